@@ -3,7 +3,7 @@ import {Flags} from '@oclif/core'
 import {QdoctorCommand} from '../lib/command/base.js'
 import {DEFAULT_SERVER_THRESHOLDS, evaluateServer, type ServerSummary} from '../lib/checks/server.js'
 import {readServerFacts} from '../lib/redis/server-info.js'
-import {table} from '../lib/report/render.js'
+import {kvTable} from '../lib/report/render.js'
 import {humanBytes, humanCount, type Style} from '../lib/report/style.js'
 import type {Report} from '../lib/report/types.js'
 import {readProcesses} from '../lib/sidekiq/processes.js'
@@ -68,5 +68,5 @@ function renderServer(report: Report<ServerSummary>, style: Style): string {
     ['timeout / tcp-keepalive', `${s.timeoutSeconds ?? '?'}s / ${s.tcpKeepaliveSeconds ?? '?'}s`],
   ]
   for (const r of s.replicas) rows.push([`replica ${r.address}`, `${r.state ?? '?'}, lag ${r.lagSeconds ?? '?'}s / ${humanBytes(r.lagBytes)}`])
-  return table(style, ['Redis', ''], rows)
+  return kvTable(style, 'Redis', rows)
 }

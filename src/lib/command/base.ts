@@ -4,8 +4,8 @@ import {Command, Errors, type Interfaces} from '@oclif/core'
 import chalk from 'chalk'
 import ora, {type Ora} from 'ora'
 
-import {Connection} from '../redis/connect.js'
-import {RedisUnavailableError, ScanInterruptedError} from '../redis/errors.js'
+import {Connection, InvalidUrlError} from '../redis/connect.js'
+import {classifyRedisError, RedisUnavailableError, ScanInterruptedError} from '../redis/errors.js'
 import {redactSecrets, redactUrl, secretsOf} from '../redis/redact.js'
 import {ReportBuilder} from '../report/builder.js'
 import {EXIT, exitCodeFor} from '../report/exit-status.js'
@@ -167,7 +167,10 @@ export abstract class QdoctorCommand<T extends typeof Command> extends Command {
 
   private describeFailure(err: Error & {oclif?: {exit?: number}}): {code: number; message: string} {
     if (err instanceof QdoctorError) return {code: err.exitCode, message: this.redact(err.message)}
+    if (err instanceof InvalidUrlError) return {code: EXIT.usage, message: this.redact(err.message)}
     if (err instanceof RedisUnavailableError || err instanceof ScanInterruptedError) return {code: EXIT.unavailable, message: this.redact(err.message)}
+    // A reply error (NOPERM, LOADING, READONLY…) from a read: could not check.
+    if (err.name === 'ReplyError') return {code: EXIT.unavailable, message: this.redact(classifyRedisError(err, this.conn.target).message)}
     if (err instanceof Errors.CLIError || typeof err.oclif?.exit === 'number')
       return {code: err.oclif?.exit === 0 ? 0 : EXIT.usage, message: this.redact(err.message)}
     return {code: EXIT.unavailable, message: this.redact(`internal error: ${err.message}`)}

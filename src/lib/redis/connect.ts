@@ -27,8 +27,10 @@ export class Connection {
   runId?: string
   lastError?: Error
   private client?: Redis
+  private readonly db: number
 
   constructor(readonly spec: ConnectionSpec) {
+    this.db = dbOf(parseRedisUrl(spec.url))
     this.target = spec.sentinels?.length
       ? `sentinel ${spec.sentinels.join(',')} (${spec.sentinelName ?? 'mymaster'}) ${redactUrl(spec.url)}`
       : redactUrl(spec.url)
@@ -38,13 +40,16 @@ export class Connection {
 
   /** The live client, connecting on first use. Throws RedisUnavailableError with a plain sentence. */
   async redis(): Promise<Redis> {
-    if (this.client && this.client.status === 'ready') return this.client
+    if (this.client?.status === 'ready') return this.client
+    // A socket lost after the first connect is a transport failure: reconnecting is resilient()'s
+    // job, because it must check that the server did not restart under us.
+    if (this.client) throw new RedisUnavailableError(`The connection to ${this.target} was closed.`, 'closed', this.lastError)
     await this.connect()
     return this.client!
   }
 
   private async connect(): Promise<void> {
-    if (this.client) this.client.disconnect()
+    if (this.client) hangUp(this.client)
     const client = new Redis(buildOptions(this.spec))
     client.on('error', (err: Error) => {
       // Swallowed here (ioredis would print "Unhandled error event"); surfaced through the failing command.
@@ -53,12 +58,14 @@ export class Connection {
     this.client = client
     try {
       await client.connect()
+      // SELECT ourselves: ioredis only emits an error for a bad db and stays on db 0.
+      if (this.db !== 0) await client.select(this.db)
       // A PING proves auth and that the server is not LOADING.
       await client.ping()
       if (!this.runId) this.runId = await this.fetchRunId().catch(() => undefined)
     } catch (err) {
       const cause = isGenericClose(err) && this.lastError ? this.lastError : err
-      client.disconnect()
+      hangUp(client)
       throw classifyRedisError(cause, this.target)
     }
   }
@@ -91,11 +98,16 @@ export class Connection {
     if (!client) return
     try {
       if (client.status === 'ready') await client.quit()
-      else client.disconnect()
+      else hangUp(client)
     } catch {
-      client.disconnect()
+      hangUp(client)
     }
   }
+}
+
+/** disconnect() on an ended client arms a 2 s timer (disconnectTimeout) that keeps the CLI alive. */
+function hangUp(client: Redis): void {
+  if (client.status !== 'end') client.disconnect()
 }
 
 function isGenericClose(err: unknown): boolean {
@@ -115,7 +127,7 @@ export function buildOptions(spec: ConnectionSpec): RedisOptions {
     enableReadyCheck: true,
     connectionName: undefined,
   }
-  const url = new URL(spec.url)
+  const url = parseRedisUrl(spec.url)
   const tls = tlsOptions(spec, url.protocol === 'rediss:')
   if (spec.sentinels?.length) {
     return {
@@ -124,7 +136,6 @@ export function buildOptions(spec: ConnectionSpec): RedisOptions {
       name: spec.sentinelName ?? 'mymaster',
       username: url.username ? decodeURIComponent(url.username) : undefined,
       password: url.password ? decodeURIComponent(url.password) : undefined,
-      db: dbOf(url),
       sentinelRetryStrategy: () => null,
       ...(tls ? {tls, enableTLSForSentinelMode: true} : {}),
     }
@@ -135,7 +146,6 @@ export function buildOptions(spec: ConnectionSpec): RedisOptions {
     port: url.port ? Number(url.port) : 6379,
     username: url.username ? decodeURIComponent(url.username) : undefined,
     password: url.password ? decodeURIComponent(url.password) : undefined,
-    db: dbOf(url),
     ...(tls ? {tls} : {}),
   }
 }
@@ -148,17 +158,32 @@ function tlsOptions(spec: ConnectionSpec, isTls: boolean): Record<string, unknow
   return tls
 }
 
+/** A usage problem with the URL itself (exit code 2, not 3). */
+export class InvalidUrlError extends Error {}
+
+export function parseRedisUrl(text: string): URL {
+  let url: URL
+  try {
+    url = new URL(text)
+  } catch {
+    throw new InvalidUrlError(`"${redactUrl(text)}" is not a Redis URL (expected redis://[:password@]host[:port][/db] or rediss://…).`)
+  }
+  if (url.protocol !== 'redis:' && url.protocol !== 'rediss:')
+    throw new InvalidUrlError(`Unsupported URL scheme "${url.protocol}" (use redis:// or rediss://).`)
+  return url
+}
+
 function dbOf(url: URL): number {
   const path = url.pathname.replace(/^\//, '')
   if (path === '') return 0
   const db = Number(path)
-  if (!Number.isInteger(db) || db < 0) throw new RedisUnavailableError(`Invalid database number "${path}" in the Redis URL.`, 'other')
+  if (!Number.isInteger(db) || db < 0) throw new InvalidUrlError(`Invalid database number "${path}" in the Redis URL.`)
   return db
 }
 
 function parseHostPort(value: string): {host: string; port: number} {
   const match = /^\[?([^\]]+?)\]?(?::(\d+))?$/.exec(value.trim())
-  if (!match?.[1]) throw new RedisUnavailableError(`Invalid sentinel address "${value}" (expected host:port).`, 'other')
+  if (!match?.[1]) throw new InvalidUrlError(`Invalid sentinel address "${value}" (expected host:port).`)
   return {host: match[1], port: match[2] ? Number(match[2]) : 26379}
 }
 

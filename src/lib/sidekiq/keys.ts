@@ -72,7 +72,32 @@ export class SidekiqKeys {
   signals(identity: string): string {
     return this.key(`${identity}-signals`)
   }
+
+  /** Sidekiq Pro batch hash `b-<bid>`. */
+  batch(bid: string): string {
+    return this.key(`b-${bid}`)
+  }
+  /** A batch companion key `b-<bid>-<part>` (jids, failinfo, failed, died, notify, …). */
+  batchPart(bid: string, part: string): string {
+    return this.key(`b-${bid}-${part}`)
+  }
+  get failinfoPattern(): string {
+    return this.pattern('b-*-failinfo')
+  }
+  /**
+   * The bid of a `b-<bid>-failinfo` key. Bids are URL-safe base64 and may contain or end with '-',
+   * so the fixed prefix and suffix are stripped rather than splitting on '-'.
+   */
+  failinfoBid(key: string): string | undefined {
+    const bare = this.strip(key)
+    if (!bare.startsWith('b-') || !bare.endsWith('-failinfo')) return undefined
+    const bid = bare.slice(2, -'-failinfo'.length)
+    return BID_PATTERN.test(bid) ? bid : undefined
+  }
 }
+
+/** Pro 2+: urlsafe_base64(10) (14 chars); Pro 1: 16 hex. Kept loose: any URL-safe base64 run. */
+const BID_PATTERN = /^[A-Za-z0-9_-]{1,64}$/
 
 /** Pro super_fetch private queues are `queue:sq|<identity>|<queue>`: not public queues. */
 export function isPrivateQueueName(name: string): boolean {
