@@ -120,11 +120,14 @@ export function buildOptions(spec: ConnectionSpec): RedisOptions {
     connectTimeout: spec.timeoutMs,
     commandTimeout: spec.timeoutMs,
     maxRetriesPerRequest: 0,
+    // Default 2 s keeps a one-shot CLI alive after a failed connect to a silent peer.
+    disconnectTimeout: 200,
     enableOfflineQueue: false,
     // Reconnection is the scan layer's decision (bounded, with a run_id check), never ioredis's.
     retryStrategy: () => null,
     reconnectOnError: () => false,
-    enableReadyCheck: true,
+    // Our own PING (under commandTimeout) replaces ioredis's INFO ready check, which has no timeout.
+    enableReadyCheck: false,
     connectionName: undefined,
   }
   const url = parseRedisUrl(spec.url)
