@@ -93,7 +93,7 @@ describe('Sentinel', () => {
   it('says so when the sentinel does not know the name', async () => {
     const r = await runCli(['server', '--sentinel', `127.0.0.1:${sentinelPort}`, '--sentinel-name', 'nosuch', '--timeout', '2s'])
     expect(r.code).toBe(3)
-    expect(r.stderr).toMatch(/Error:/)
+    expect(r.stderr).toMatch(/Could not get the primary from sentinel/)
   })
 })
 

@@ -55,6 +55,8 @@ export function classifyRedisError(err: unknown, target: string): RedisUnavailab
     return new RedisUnavailableError(`Connection refused by ${target}: is Redis running and listening there?`, 'refused', err)
   if (code === 'ENOTFOUND' || code === 'EAI_AGAIN' || /ENOTFOUND|EAI_AGAIN/.test(msg))
     return new RedisUnavailableError(`Could not resolve the host of ${target} (DNS lookup failed).`, 'dns', err)
+  if (/sentinels are unreachable|master.*(not found|unknown)|sentinel/i.test(msg))
+    return new RedisUnavailableError(`Could not get the primary from ${target}: ${firstLine(msg)}`, 'refused', err)
   if (/^(WRONGPASS|NOAUTH)|invalid password|invalid username-password/i.test(msg) || /AUTH.*without any password/i.test(msg))
     return new RedisUnavailableError(
       `Authentication failed for ${target}: the password (or user) in the URL was rejected or is missing.`,
