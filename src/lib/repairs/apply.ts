@@ -1,0 +1,356 @@
+// The apply engine: the only module that writes to Redis. It runs actions one at a time, in order,
+// through the ops/second budget; each one is atomic and conditional (a Lua script, or WATCH/MULTI
+// for whole keys) and journaled before it writes. The first failure stops the run: the rest is
+// reported "not-reached".
+//
+// Journal protocol per action (see journal.ts):
+//   1. whole-key actions (unlink, expire): WATCH the key, read TYPE/DUMP/PTTL/TIME;
+//   2. append the intent line (what is about to be removed or overwritten) and fsync it;
+//   3. the conditional write (script, or MULTI…EXEC that aborts if the watched key changed);
+//   4. append the outcome line (applied / skipped + reason).
+// A crash between 2 and 4 leaves an entry "in doubt"; undo checks the state before putting
+// anything back, so that entry comes out "already back" if it never took effect.
+import type {Redis} from 'ioredis'
+
+import type {Connection} from '../redis/connect.js'
+import {classifyRedisError, isConnectionFailure} from '../redis/errors.js'
+import type {ActionRecord, ActionStatus} from '../report/types.js'
+import {type Action, describeAction, keyOf, type RedisType, type RepairAction, stepOf, type UndoAction, validateAction} from './actions.js'
+import type {JournalWriter, KeySnapshot} from './journal.js'
+import * as S from './scripts.js'
+
+/** A DUMP bigger than this is not journaled (or unlinked): such a key must be deleted in chunks. */
+export const MAX_JOURNALED_DUMP_BYTES = 256 * 1024 * 1024
+
+export type Outcome = 'applied' | 'skipped' | 'restored' | 'already-back' | 'conflict' | 'expired' | 'not-restorable' | 'failed' | 'not-reached'
+
+export interface ApplyHooks {
+  /** After the intent line is flushed, right before the conditional write. */
+  beforeWrite?: (index: number, action: Action) => Promise<void> | void
+  /** After an action's outcome is known and journaled. */
+  afterAction?: (index: number, record: ActionRecord) => Promise<void> | void
+}
+
+export interface ApplyOptions {
+  /** Where forward actions are journaled; undefined runs without a journal (--no-journal). */
+  journal?: JournalWriter
+  /** `check` (undo --dry-run) only asks each undo script what it would do; forward actions are not touched. */
+  mode?: 'apply' | 'check'
+  hooks?: ApplyHooks
+  /** Aborting (Ctrl-C) stops after the current action. */
+  signal?: AbortSignal
+}
+
+export interface ApplyResult {
+  records: ActionRecord[]
+  /** Per action, what happened in undo terms as well (restored / already-back / conflict …). */
+  outcomes: Outcome[]
+  counts: Record<ActionStatus, number>
+  /** Why the run stopped before the end (a Redis failure, a journal failure, an interrupt). */
+  stopped?: {index: number; reason: string; error?: unknown}
+}
+
+interface StepResult {
+  status: ActionStatus
+  outcome: Outcome
+  reason?: string
+}
+
+/** Raised inside a step: the journal could not be written, so nothing was changed for this action. */
+class JournalWriteError extends Error {}
+
+export async function applyActions(conn: Connection, actions: readonly Action[], options: ApplyOptions = {}): Promise<ApplyResult> {
+  for (const a of actions) validateAction(a)
+  const mode = options.mode ?? 'apply'
+  const records: ActionRecord[] = actions.map((a) => baseRecord(a, 'not-reached'))
+  const outcomes: Outcome[] = actions.map(() => 'not-reached')
+  let stopped: ApplyResult['stopped']
+  for (let i = 0; i < actions.length; i++) {
+    if (options.signal?.aborted) {
+      stopped = {index: i, reason: 'interrupted: stopped before this action'}
+      break
+    }
+    const action = actions[i]!
+    const ctx: StepContext = {conn, journal: options.journal, seq: i + 1, index: i, hooks: options.hooks, mode, intentWritten: false}
+    let result: StepResult
+    try {
+      result = await runStep(ctx, action)
+    } catch (err) {
+      const reason = failureReason(conn, err, ctx)
+      records[i] = {...baseRecord(action, 'failed'), detail: `${describeAction(action)}: ${reason}`}
+      outcomes[i] = 'failed'
+      if (ctx.intentWritten) tryOutcome(ctx, err instanceof JournalWriteError ? 'failed' : 'unknown', reason)
+      stopped = {index: i, reason, error: err}
+      break
+    }
+    records[i] = {...baseRecord(action, result.status), ...(result.reason ? {detail: withReason(action, result.reason)} : {})}
+    outcomes[i] = result.outcome
+    if (ctx.intentWritten) {
+      try {
+        ctx.journal?.outcome(ctx.seq, result.status === 'applied' ? 'applied' : 'skipped', result.reason)
+      } catch (err) {
+        // The change is made; its outcome line is missing, so the entry reads "in doubt" (undo copes).
+        stopped = {index: i + 1, reason: `could not write the journal: ${(err as Error).message}`, error: err}
+        break
+      }
+    }
+    await options.hooks?.afterAction?.(i, records[i]!)
+  }
+  const counts: Record<ActionStatus, number> = {planned: 0, applied: 0, skipped: 0, failed: 0, 'not-reached': 0}
+  for (const r of records) counts[r.status]++
+  return {records, outcomes, counts, ...(stopped ? {stopped} : {})}
+}
+
+/** Forward actions: "what: why"; undo: the outcome first (the description is long), then what it undoes. */
+function withReason(action: Action, reason: string): string {
+  if (action.kind !== 'undo') return `${describeAction(action)}: ${reason}`
+  return `${reason} (undoing ${describeAction(action.entry.action)}${action.inDoubt ? '; in doubt: the run stopped before recording its outcome' : ''})`
+}
+
+/** The report line of an action with the given status (before any reason is known). */
+export function baseRecord(action: Action, status: ActionStatus): ActionRecord {
+  const key = keyOf(action)
+  const bytes = action.bytes ?? (action.kind === 'undo' ? action.entry.dumpBytes : undefined)
+  return {step: stepOf(action), ...(key !== undefined ? {key} : {}), status, detail: describeAction(action), ...(bytes !== undefined ? {bytes} : {})}
+}
+
+function failureReason(conn: Connection, err: unknown, ctx: StepContext): string {
+  if (err instanceof JournalWriteError) return err.message
+  const doubt = ctx.intentWritten ? ' (whether this action took effect is unknown: undo checks before restoring)' : ' (nothing was changed for this action)'
+  if (isConnectionFailure(err)) return `Redis failed: ${classifyRedisError(err, conn.target).message}${doubt}`
+  return `Redis refused it: ${(err as Error)?.message?.split('\n')[0] ?? String(err)}${doubt}`
+}
+
+function tryOutcome(ctx: StepContext, status: 'failed' | 'unknown', reason: string): void {
+  try {
+    ctx.journal?.outcome(ctx.seq, status, reason)
+  } catch {
+    // The entry stays "in doubt", which undo handles.
+  }
+}
+
+interface StepContext {
+  conn: Connection
+  journal?: JournalWriter
+  seq: number
+  index: number
+  hooks?: ApplyHooks
+  mode: 'apply' | 'check'
+  intentWritten: boolean
+}
+
+async function runStep(ctx: StepContext, action: Action): Promise<StepResult> {
+  if (action.kind === 'undo') return runUndo(ctx, action)
+  if (ctx.mode === 'check') return {status: 'planned', outcome: 'applied'}
+  const redis = await ctx.conn.redis()
+  switch (action.kind) {
+    case 'unlink':
+    case 'expire':
+      return wholeKey(ctx, redis, action)
+    case 'client-kill': {
+      await intent(ctx, action)
+      await ctx.conn.budget.take(1)
+      const killed = Number(await redis.client('KILL', 'ID', action.id, 'ADDR', action.expectAddr, 'SKIPME', 'yes'))
+      return killed > 0 ? applied() : skipped(`no client with id ${action.id} at ${action.expectAddr} any more`)
+    }
+    default: {
+      const [script, keys, args] = scriptCall(action)
+      await intent(ctx, action)
+      return forward(await script1(ctx, redis, script, keys, args))
+    }
+  }
+}
+
+function scriptCall(action: Exclude<RepairAction, {kind: 'unlink' | 'expire' | 'client-kill'}>): [S.LuaScript, string[], S.ScriptArg[]] {
+  switch (action.kind) {
+    case 'zmove':
+      return [
+        S.ZMOVE,
+        [action.from, action.to, ...(action.registerSet ? [action.registerSet] : [])],
+        [action.member, action.expectScore, action.pushValue ?? action.member, ...(action.registerSet ? [action.registerMember!] : [])],
+      ]
+    case 'zrem':
+      return [S.ZREM, [action.key], [action.member, action.expectScore]]
+    case 'srem':
+      return [S.SREM, [action.key], [action.member]]
+    case 'hdel':
+      return [S.HFIELD, [action.key], ['hdel', action.field, '1', action.expectValue, '']]
+    case 'hset':
+      return [S.HFIELD, [action.key], ['hset', action.field, action.expectOld === null ? '0' : '1', action.expectOld ?? '', action.value]]
+    case 'hincrby':
+      return [S.HFIELD, [action.key], ['hincrby', action.field, action.expectValue === null ? '0' : '1', action.expectValue ?? '', String(action.by)]]
+    case 'lpush': {
+      const reg = action.registerSet ? [action.registerSet] : []
+      const checks = (action.unlessPresentIn ?? []).filter((k) => k !== action.key)
+      return [S.LPUSH, [action.key, ...reg, ...checks], [action.value, reg.length ? '1' : '0', ...(reg.length ? [action.registerMember!] : [])]]
+    }
+    case 'lmove':
+      return [S.LMOVE, [action.from, action.to], [action.value, action.toEnd ?? 'left']]
+  }
+}
+
+async function intent(ctx: StepContext, action: RepairAction, before?: KeySnapshot, dump?: Buffer): Promise<void> {
+  if (ctx.journal) {
+    try {
+      ctx.journal.intent(ctx.seq, action, before, dump)
+    } catch (err) {
+      throw new JournalWriteError(`could not write the journal (${(err as Error).message}); nothing was changed for this action`)
+    }
+    ctx.intentWritten = true
+  }
+  await ctx.hooks?.beforeWrite?.(ctx.index, action)
+}
+
+async function script1(ctx: StepContext, redis: Redis, script: S.LuaScript, keys: string[], args: S.ScriptArg[]): Promise<[string, string]> {
+  await ctx.conn.budget.take(1)
+  return S.runScript(redis, script, keys, args)
+}
+
+function forward([status, reason]: [string, string]): StepResult {
+  if (status === 'applied') return applied()
+  if (status === 'skipped') return skipped(reason)
+  throw new Error(`unexpected script status ${status}`)
+}
+
+const applied = (): StepResult => ({status: 'applied', outcome: 'applied'})
+const skipped = (reason: string): StepResult => ({status: 'skipped', outcome: 'skipped', reason})
+
+/**
+ * UNLINK / PEXPIRE a whole key: WATCH it, read what the journal needs, journal it, then MULTI/EXEC,
+ * which Redis aborts if anyone touched the key in between (so the journal holds exactly what went).
+ */
+async function wholeKey(ctx: StepContext, redis: Redis, action: Extract<RepairAction, {kind: 'unlink' | 'expire'}>): Promise<StepResult> {
+  const key = action.key
+  await ctx.conn.budget.take(1)
+  await redis.watch(key)
+  let watching = true
+  try {
+    const reads = redis.pipeline().type(key).pttl(key).time()
+    if (action.kind === 'unlink') reads.dumpBuffer(key)
+    await ctx.conn.budget.take(action.kind === 'unlink' ? 4 : 3)
+    const replies = (await reads.exec()) ?? []
+    for (const [err] of replies) if (err) throw err
+    const type = replies[0]![1] as string
+    const pttl = Number(replies[1]![1])
+    const [sec, usec] = replies[2]![1] as [string, string]
+    const dump = action.kind === 'unlink' ? (replies[3]![1] as Buffer | null) : undefined
+    if (type === 'none') return skipped('the key no longer exists')
+    if (type !== action.expectType) return skipped(`the key is now a ${type}, not a ${action.expectType}`)
+    if (action.kind === 'expire' && pttl >= 0 && pttl <= action.ttlMs) return skipped(`it already expires within ${action.ttlMs}ms (PTTL ${pttl})`)
+    if (action.kind === 'unlink' && (!dump || dump.length > MAX_JOURNALED_DUMP_BYTES))
+      return skipped(dump ? `its DUMP (${dump.length} bytes) is too big to journal; delete it in chunks instead` : 'the key vanished while it was read')
+    const before: KeySnapshot = {type: type as RedisType, pttl, timeMs: Number(sec) * 1000 + Math.floor(Number(usec) / 1000)}
+    await intent(ctx, action, before, dump ?? undefined)
+    await ctx.conn.budget.take(3)
+    const tx = redis.multi()
+    if (action.kind === 'unlink') tx.unlink(key)
+    else tx.pexpire(key, action.ttlMs)
+    const result = await tx.exec()
+    watching = false
+    if (result === null) return skipped('the key changed between the journal read and the write (WATCH); left as it is')
+    const [err, n] = result[0] ?? [null, 0]
+    if (err) throw err
+    return Number(n) === 1 ? applied() : skipped('the key no longer exists')
+  } finally {
+    if (watching && redis.status === 'ready') await redis.unwatch().catch(() => undefined)
+  }
+}
+
+// ---------------------------------------------------------------- undo
+
+async function runUndo(ctx: StepContext, action: UndoAction): Promise<StepResult> {
+  const entry = action.entry
+  const a = entry.action
+  if (a.kind === 'client-kill') return {status: ctx.mode === 'check' ? 'planned' : 'skipped', outcome: 'not-restorable', reason: 'a killed connection cannot be restored (clients reconnect on their own)'}
+  const redis = await ctx.conn.redis()
+  const head = [ctx.mode, action.force ? '1' : '0']
+  let reply: [string, string]
+  switch (a.kind) {
+    case 'unlink': {
+      const before = entry.before!
+      let ttl = 0
+      if (before.pttl >= 0) {
+        ttl = before.timeMs + before.pttl - (await redisTimeMs(ctx, redis))
+        if (ttl <= 0)
+          return {
+            status: ctx.mode === 'check' ? 'planned' : 'skipped',
+            outcome: 'expired',
+            reason: `it would have expired on its own at ${new Date(before.timeMs + before.pttl).toISOString()}; not restored`,
+          }
+      }
+      const dump = action.loadDump?.()
+      if (!dump) throw new Error(`journal entry ${entry.seq} has no DUMP payload`)
+      reply = await script1(ctx, redis, S.UNDO_UNLINK, [a.key, scratchKeyFor(a.key)], [...head, dump, String(ttl)])
+      break
+    }
+    case 'expire': {
+      const before = entry.before!
+      const left = before.pttl < 0 ? 0 : before.timeMs + before.pttl - (await redisTimeMs(ctx, redis))
+      reply = await script1(ctx, redis, S.UNDO_EXPIRE, [a.key], [...head, a.expectType, before.pttl < 0 ? '-1' : String(before.pttl), String(left)])
+      break
+    }
+    case 'zmove':
+      reply = await script1(ctx, redis, S.UNDO_ZMOVE, [a.from, a.to], [...head, a.member, a.expectScore, a.pushValue ?? a.member])
+      break
+    case 'zrem':
+      reply = await script1(ctx, redis, S.UNDO_ZREM, [a.key], [...head, a.member, a.expectScore])
+      break
+    case 'srem':
+      reply = await script1(ctx, redis, S.UNDO_SREM, [a.key], [...head, a.member])
+      break
+    case 'hdel':
+      reply = await script1(ctx, redis, S.UNDO_HFIELD, [a.key], [...head, a.field, '1', a.expectValue, '0', '', ''])
+      break
+    case 'hset':
+      reply = await script1(ctx, redis, S.UNDO_HFIELD, [a.key], [...head, a.field, a.expectOld === null ? '0' : '1', a.expectOld ?? '', '1', a.value, ''])
+      break
+    case 'hincrby': {
+      const now = (BigInt(a.expectValue ?? '0') + BigInt(a.by)).toString()
+      reply = await script1(ctx, redis, S.UNDO_HFIELD, [a.key], [...head, a.field, a.expectValue === null ? '0' : '1', a.expectValue ?? '', '1', now, String(-a.by)])
+      break
+    }
+    case 'lpush':
+      reply = await script1(ctx, redis, S.UNDO_LPUSH, [a.key], [...head, a.value])
+      break
+    case 'lmove':
+      reply = await script1(ctx, redis, S.UNDO_LMOVE, [a.from, a.to], [...head, a.value])
+      break
+  }
+  return undoResult(ctx.mode, reply)
+}
+
+function undoResult(mode: 'apply' | 'check', [status, reason]: [string, string]): StepResult {
+  const planned = mode === 'check'
+  switch (status) {
+    case 'restored':
+      return {status: 'applied', outcome: 'restored', reason}
+    case 'would':
+      return {status: 'planned', outcome: 'restored', reason}
+    case 'already':
+      return {status: planned ? 'planned' : 'skipped', outcome: 'already-back', reason: `already back: ${reason}`}
+    case 'conflict':
+      return {status: planned ? 'planned' : 'skipped', outcome: 'conflict', reason: `conflict: ${reason}`}
+    case 'expired':
+      return {status: planned ? 'planned' : 'skipped', outcome: 'expired', reason}
+    default:
+      throw new Error(`unexpected undo script status ${status}`)
+  }
+}
+
+/**
+ * A scratch key in the same cluster slot as `key` (a script may only touch one slot): keep the
+ * key's own hash tag, or make the whole key the tag.
+ */
+export function scratchKeyFor(key: string): string {
+  const open = key.indexOf('{')
+  const close = open >= 0 ? key.indexOf('}', open + 1) : -1
+  if (close > open + 1) return `${key}:qdoctor-undo-scratch`
+  if (!key.includes('}')) return `{${key}}:qdoctor-undo-scratch`
+  return `${key}:qdoctor-undo-scratch`
+}
+
+async function redisTimeMs(ctx: StepContext, redis: Redis): Promise<number> {
+  await ctx.conn.budget.take(1)
+  const [sec, usec] = await redis.time()
+  return Number(sec) * 1000 + Math.floor(Number(usec) / 1000)
+}

@@ -1,0 +1,368 @@
+// Small Lua scripts, one per action kind. Each re-checks the state the plan saw and either makes
+// its change or returns why not. Rules kept by every script:
+// - keys as KEYS, values as ARGV; no loops over collections; no JSON decoding (cjson mangles big ints);
+// - every check (including TYPE, so no WRONGTYPE error can stop a script half-way) comes before the
+//   first write; the additive write (LPUSH/ZADD, "denyoom") comes first, so a server out of memory
+//   refuses the script before anything was removed;
+// - the reply is {status, reason}: forward scripts answer applied|skipped, undo scripts
+//   restored|already|conflict|expired|would.
+import {createHash} from 'node:crypto'
+import type {Redis} from 'ioredis'
+
+export interface LuaScript {
+  name: string
+  source: string
+  sha: string
+}
+
+function lua(name: string, source: string): LuaScript {
+  const trimmed = source.trim()
+  return {name, source: trimmed, sha: createHash('sha1').update(trimmed).digest('hex')}
+}
+
+/** Shared helpers prepended to the scripts that need them. */
+const TYPE_OF = `local function typeof(k) return redis.call('TYPE', k)['ok'] end`
+const SAME_SCORE = `local function samescore(a, b) return a == b or tonumber(a) == tonumber(b) end`
+/** Is v in key k (list via LPOS, set, zset)? Returns true/false, or nil + reason when it cannot tell. */
+const CONTAINS = `
+local function contains(k, v)
+  local t = typeof(k)
+  if t == 'none' then return false end
+  if t == 'list' then
+    local r = redis.pcall('LPOS', k, v)
+    if type(r) == 'table' and r.err then return nil, 'cannot look for it in list ' .. k .. ' (LPOS needs Redis 6.0.6+)' end
+    return r ~= false and r ~= nil
+  end
+  if t == 'set' then return redis.call('SISMEMBER', k, v) == 1 end
+  if t == 'zset' then return redis.call('ZSCORE', k, v) ~= false end
+  return nil, k .. ' is a ' .. t .. ', not a list, set or zset'
+end`
+
+// ---------------------------------------------------------------- forward scripts
+
+/** KEYS: from(zset), to(list), [registerSet]  ARGV: member, expectScore, pushValue, [registerMember] */
+export const ZMOVE = lua(
+  'zmove',
+  `${TYPE_OF}
+${SAME_SCORE}
+local ft = typeof(KEYS[1])
+if ft == 'none' then return {'skipped', KEYS[1] .. ' no longer exists'} end
+if ft ~= 'zset' then return {'skipped', KEYS[1] .. ' is now a ' .. ft} end
+local s = redis.call('ZSCORE', KEYS[1], ARGV[1])
+if not s then return {'skipped', 'no longer in ' .. KEYS[1]} end
+if not samescore(s, ARGV[2]) then return {'skipped', 'its score changed from ' .. ARGV[2] .. ' to ' .. s} end
+local tt = typeof(KEYS[2])
+if tt ~= 'list' and tt ~= 'none' then return {'skipped', KEYS[2] .. ' is a ' .. tt .. ', not a list'} end
+if KEYS[3] then
+  local rt = typeof(KEYS[3])
+  if rt ~= 'set' and rt ~= 'none' then return {'skipped', KEYS[3] .. ' is a ' .. rt .. ', not a set'} end
+end
+redis.call('LPUSH', KEYS[2], ARGV[3])
+if KEYS[3] then redis.call('SADD', KEYS[3], ARGV[4]) end
+redis.call('ZREM', KEYS[1], ARGV[1])
+return {'applied', ''}`,
+)
+
+/** KEYS: key(zset)  ARGV: member, expectScore */
+export const ZREM = lua(
+  'zrem',
+  `${TYPE_OF}
+${SAME_SCORE}
+local t = typeof(KEYS[1])
+if t == 'none' then return {'skipped', KEYS[1] .. ' no longer exists'} end
+if t ~= 'zset' then return {'skipped', KEYS[1] .. ' is now a ' .. t} end
+local s = redis.call('ZSCORE', KEYS[1], ARGV[1])
+if not s then return {'skipped', 'no longer in ' .. KEYS[1]} end
+if not samescore(s, ARGV[2]) then return {'skipped', 'its score changed from ' .. ARGV[2] .. ' to ' .. s} end
+redis.call('ZREM', KEYS[1], ARGV[1])
+return {'applied', ''}`,
+)
+
+/** KEYS: key(set)  ARGV: member */
+export const SREM = lua(
+  'srem',
+  `${TYPE_OF}
+local t = typeof(KEYS[1])
+if t == 'none' then return {'skipped', KEYS[1] .. ' no longer exists'} end
+if t ~= 'set' then return {'skipped', KEYS[1] .. ' is now a ' .. t} end
+if redis.call('SREM', KEYS[1], ARGV[1]) == 0 then return {'skipped', 'no longer a member of ' .. KEYS[1]} end
+return {'applied', ''}`,
+)
+
+/**
+ * HDEL / HSET / HINCRBY of one field, if it still holds what the plan read.
+ * KEYS: key(hash)  ARGV: op (hdel|hset|hincrby), field, expectIsSet (1|0), expect, operand
+ */
+export const HFIELD = lua(
+  'hfield',
+  `${TYPE_OF}
+local t = typeof(KEYS[1])
+if t ~= 'hash' and not (t == 'none' and ARGV[3] == '0') then
+  if t == 'none' then return {'skipped', KEYS[1] .. ' no longer exists'} end
+  return {'skipped', KEYS[1] .. ' is now a ' .. t}
+end
+local cur = redis.call('HGET', KEYS[1], ARGV[2])
+if ARGV[3] == '1' then
+  if not cur then return {'skipped', 'field ' .. ARGV[2] .. ' no longer exists'} end
+  if cur ~= ARGV[4] then return {'skipped', 'field ' .. ARGV[2] .. ' changed since it was read'} end
+elseif cur then
+  return {'skipped', 'field ' .. ARGV[2] .. ' was created since it was read'}
+end
+if ARGV[1] == 'hdel' then redis.call('HDEL', KEYS[1], ARGV[2])
+elseif ARGV[1] == 'hset' then redis.call('HSET', KEYS[1], ARGV[2], ARGV[5])
+else redis.call('HINCRBY', KEYS[1], ARGV[2], ARGV[5]) end
+return {'applied', ''}`,
+)
+
+/**
+ * KEYS: key(list), [registerSet], unlessPresentIn…
+ * ARGV: value, hasRegister (1|0), [registerMember]
+ */
+export const LPUSH = lua(
+  'lpush',
+  `${TYPE_OF}
+${CONTAINS}
+local t = typeof(KEYS[1])
+if t ~= 'list' and t ~= 'none' then return {'skipped', KEYS[1] .. ' is a ' .. t .. ', not a list'} end
+local first = 2
+if ARGV[2] == '1' then
+  first = 3
+  local rt = typeof(KEYS[2])
+  if rt ~= 'set' and rt ~= 'none' then return {'skipped', KEYS[2] .. ' is a ' .. rt .. ', not a set'} end
+end
+local present, why = contains(KEYS[1], ARGV[1])
+if present == nil then return {'skipped', why} end
+if present then return {'skipped', 'already in ' .. KEYS[1]} end
+for i = first, #KEYS do
+  present, why = contains(KEYS[i], ARGV[1])
+  if present == nil then return {'skipped', why} end
+  if present then return {'skipped', 'already in ' .. KEYS[i]} end
+end
+redis.call('LPUSH', KEYS[1], ARGV[1])
+if ARGV[2] == '1' then redis.call('SADD', KEYS[2], ARGV[3]) end
+return {'applied', ''}`,
+)
+
+/** KEYS: from(list), to(list)  ARGV: value, toEnd (left|right) */
+export const LMOVE = lua(
+  'lmove',
+  `${TYPE_OF}
+local ft = typeof(KEYS[1])
+if ft == 'none' then return {'skipped', KEYS[1] .. ' no longer exists'} end
+if ft ~= 'list' then return {'skipped', KEYS[1] .. ' is now a ' .. ft} end
+local tt = typeof(KEYS[2])
+if tt ~= 'list' and tt ~= 'none' then return {'skipped', KEYS[2] .. ' is a ' .. tt .. ', not a list'} end
+if redis.call('LREM', KEYS[1], 1, ARGV[1]) == 0 then return {'skipped', 'no longer in ' .. KEYS[1]} end
+if ARGV[2] == 'right' then redis.call('RPUSH', KEYS[2], ARGV[1]) else redis.call('LPUSH', KEYS[2], ARGV[1]) end
+return {'applied', ''}`,
+)
+
+// ---------------------------------------------------------------- undo scripts
+// ARGV[1] is the mode: 'apply' writes, 'check' only says what apply would do (--dry-run).
+// ARGV[2] is '1' with --force (overwrite conflicting newer data).
+
+/**
+ * Put back an unlinked key. KEYS: key, scratch (same slot)  ARGV: mode, force, dump, ttlMs (0 = no TTL)
+ * A key that exists is compared with the journaled DUMP. Hash tables (the only encoding that does
+ * this) dump their members in another order after a RESTORE, so when such a key's bytes differ the
+ * payload is restored into a scratch key inside this same atomic script and that copy's DUMP is
+ * compared, which tells "already back" from "re-created with other data".
+ */
+export const UNDO_UNLINK = lua(
+  'undo-unlink',
+  `
+if redis.call('EXISTS', KEYS[1]) == 1 then
+  local cur = redis.call('DUMP', KEYS[1])
+  if cur == ARGV[3] then return {'already', 'the key holds exactly the journaled contents'} end
+  if string.len(cur) == string.len(ARGV[3]) and redis.call('OBJECT', 'ENCODING', KEYS[1]) == 'hashtable' then
+    if ARGV[1] == 'check' then return {'already', 'the key exists with the journaled size, in hash-table order (probably already back)'} end
+    if redis.call('EXISTS', KEYS[2]) == 0 then
+      redis.call('RESTORE', KEYS[2], 0, ARGV[3])
+      local same = redis.call('DUMP', KEYS[2]) == cur
+      redis.call('DEL', KEYS[2])
+      if same then return {'already', 'the key holds the journaled contents'} end
+    end
+  end
+  if ARGV[2] ~= '1' then return {'conflict', 'the key was re-created since and holds other data; not overwritten (--force replaces it)'} end
+  if ARGV[1] == 'check' then return {'would', 'would replace the re-created key (--force)'} end
+  redis.call('RESTORE', KEYS[1], ARGV[4], ARGV[3], 'REPLACE')
+  return {'restored', 'replaced the re-created key (--force)'}
+end
+if ARGV[1] == 'check' then return {'would', 'would RESTORE the key'} end
+redis.call('RESTORE', KEYS[1], ARGV[4], ARGV[3])
+return {'restored', 'RESTOREd'}`,
+)
+
+/**
+ * Put back a key's old TTL, never shortening the current one.
+ * KEYS: key  ARGV: mode, force, expectType, oldPttl (-1 = none), ttlLeftMs (old expiry − now)
+ */
+export const UNDO_EXPIRE = lua(
+  'undo-expire',
+  `${TYPE_OF}
+local t = typeof(KEYS[1])
+if t == 'none' then return {'conflict', 'the key no longer exists (expired or deleted); its contents were not journaled'} end
+if t ~= ARGV[3] then return {'conflict', 'the key is now a ' .. t} end
+local cur = redis.call('PTTL', KEYS[1])
+if ARGV[4] == '-1' then
+  if cur == -1 then return {'already', 'the key has no TTL'} end
+  if ARGV[1] == 'check' then return {'would', 'would PERSIST the key'} end
+  redis.call('PERSIST', KEYS[1])
+  return {'restored', 'TTL removed again (PERSIST)'}
+end
+local left = tonumber(ARGV[5])
+if left <= 0 then return {'expired', 'its original TTL has passed since; left as it is'} end
+if cur == -1 or cur >= left - 5000 then return {'already', 'its TTL is already at least the original one'} end
+if ARGV[1] == 'check' then return {'would', 'would PEXPIRE the key back to its original expiry'} end
+redis.call('PEXPIRE', KEYS[1], left)
+return {'restored', 'original expiry put back'}`,
+)
+
+/** Put back a removed zset member. KEYS: key  ARGV: mode, force, member, score */
+export const UNDO_ZREM = lua(
+  'undo-zrem',
+  `${TYPE_OF}
+${SAME_SCORE}
+local t = typeof(KEYS[1])
+if t ~= 'zset' and t ~= 'none' then return {'conflict', KEYS[1] .. ' is now a ' .. t} end
+local s = redis.call('ZSCORE', KEYS[1], ARGV[3])
+if s then
+  if samescore(s, ARGV[4]) then return {'already', 'the member is back with its score'} end
+  if ARGV[2] ~= '1' then return {'conflict', 'the member is back with another score (' .. s .. '); not changed (--force resets it)'} end
+  if ARGV[1] == 'check' then return {'would', 'would reset its score to ' .. ARGV[4] .. ' (--force)'} end
+  redis.call('ZADD', KEYS[1], ARGV[4], ARGV[3])
+  return {'restored', 'score reset (--force)'}
+end
+if ARGV[1] == 'check' then return {'would', 'would ZADD it back'} end
+redis.call('ZADD', KEYS[1], ARGV[4], ARGV[3])
+return {'restored', 'ZADDed back'}`,
+)
+
+/**
+ * Move a member back from the list it was pushed to.
+ * KEYS: from(zset), to(list)  ARGV: mode, force, member, score, pushValue
+ */
+export const UNDO_ZMOVE = lua(
+  'undo-zmove',
+  `${TYPE_OF}
+${CONTAINS}
+local ft = typeof(KEYS[1])
+if ft ~= 'zset' and ft ~= 'none' then return {'conflict', KEYS[1] .. ' is now a ' .. ft} end
+local tt = typeof(KEYS[2])
+if tt ~= 'list' and tt ~= 'none' then return {'conflict', KEYS[2] .. ' is now a ' .. tt} end
+if redis.call('ZSCORE', KEYS[1], ARGV[3]) then return {'already', 'the member is back in ' .. KEYS[1]} end
+if ARGV[1] == 'check' then
+  local present, why = contains(KEYS[2], ARGV[5])
+  if present == nil then return {'would', 'would move it back from ' .. KEYS[2] .. ' if still there (' .. why .. ')'} end
+  if present then return {'would', 'would move it back from ' .. KEYS[2]} end
+  if ARGV[2] == '1' then return {'would', 'would re-add it to ' .. KEYS[1] .. ' although it left ' .. KEYS[2] .. ' (--force)'} end
+  return {'conflict', 'it is no longer in ' .. KEYS[2] .. ' (a worker may have run it); not re-added (--force re-adds it)'}
+end
+if redis.call('LREM', KEYS[2], 1, ARGV[5]) == 1 then
+  redis.call('ZADD', KEYS[1], ARGV[4], ARGV[3])
+  return {'restored', 'moved back from ' .. KEYS[2]}
+end
+if ARGV[2] ~= '1' then return {'conflict', 'it is no longer in ' .. KEYS[2] .. ' (a worker may have run it); not re-added to ' .. KEYS[1] .. ' (--force re-adds it)'} end
+redis.call('ZADD', KEYS[1], ARGV[4], ARGV[3])
+return {'restored', 're-added although it had left ' .. KEYS[2] .. ' (--force)'}`,
+)
+
+/** Put back a removed set member. KEYS: key  ARGV: mode, force, member */
+export const UNDO_SREM = lua(
+  'undo-srem',
+  `${TYPE_OF}
+local t = typeof(KEYS[1])
+if t ~= 'set' and t ~= 'none' then return {'conflict', KEYS[1] .. ' is now a ' .. t} end
+if t == 'set' and redis.call('SISMEMBER', KEYS[1], ARGV[3]) == 1 then return {'already', 'the member is back'} end
+if ARGV[1] == 'check' then return {'would', 'would SADD it back'} end
+redis.call('SADD', KEYS[1], ARGV[3])
+return {'restored', 'SADDed back'}`,
+)
+
+/**
+ * Put a hash field back to its old value (HDEL, HSET and HINCRBY entries).
+ * KEYS: key  ARGV: mode, force, field, oldIsSet, old, newIsSet, new, forceDelta ('' = set old)
+ * Current == old: already back. Current == what the repair wrote: put old back. Else a conflict;
+ * --force then sets the old value, or for counters applies the inverse delta (keeps later changes).
+ */
+export const UNDO_HFIELD = lua(
+  'undo-hfield',
+  `${TYPE_OF}
+local t = typeof(KEYS[1])
+if t ~= 'hash' and t ~= 'none' then return {'conflict', KEYS[1] .. ' is now a ' .. t} end
+local cur = redis.call('HGET', KEYS[1], ARGV[3])
+local function is(isset, v) if isset == '1' then return cur == v end return cur == false end
+if is(ARGV[4], ARGV[5]) then return {'already', 'the field holds its old value'} end
+local ours = is(ARGV[6], ARGV[7])
+if not ours and ARGV[2] ~= '1' then return {'conflict', 'the field changed since the repair; not overwritten (--force puts the old value back)'} end
+if not ours and ARGV[8] ~= '' then
+  if cur and not string.match(cur, '^%-?%d+$') then return {'conflict', 'the counter no longer holds an integer'} end
+  if ARGV[1] == 'check' then return {'would', 'would apply the inverse increment ' .. ARGV[8] .. ' (--force)'} end
+  redis.call('HINCRBY', KEYS[1], ARGV[3], ARGV[8])
+  return {'restored', 'applied the inverse increment ' .. ARGV[8] .. ' (--force)'}
+end
+local how = ours and '' or ' (--force)'
+if ARGV[1] == 'check' then return {'would', 'would put the old value back' .. how} end
+if ARGV[4] == '1' then redis.call('HSET', KEYS[1], ARGV[3], ARGV[5]) else redis.call('HDEL', KEYS[1], ARGV[3]) end
+return {'restored', 'old value put back' .. how}`,
+)
+
+/** Take back a pushed value. KEYS: key  ARGV: mode, force, value */
+export const UNDO_LPUSH = lua(
+  'undo-lpush',
+  `${TYPE_OF}
+${CONTAINS}
+local t = typeof(KEYS[1])
+if t ~= 'list' and t ~= 'none' then return {'conflict', KEYS[1] .. ' is now a ' .. t} end
+if ARGV[1] == 'check' then
+  local present, why = contains(KEYS[1], ARGV[3])
+  if present == nil then return {'would', 'would LREM it if still there (' .. why .. ')'} end
+  if present then return {'would', 'would LREM it from ' .. KEYS[1]} end
+  return {'already', 'no longer in ' .. KEYS[1] .. ' (removed, or taken by a worker)'}
+end
+if redis.call('LREM', KEYS[1], 1, ARGV[3]) == 1 then return {'restored', 'LREMed from ' .. KEYS[1]} end
+return {'already', 'no longer in ' .. KEYS[1] .. ' (removed, or taken by a worker)'}`,
+)
+
+/** Move an element back. KEYS: from, to  ARGV: mode, force, value */
+export const UNDO_LMOVE = lua(
+  'undo-lmove',
+  `${TYPE_OF}
+${CONTAINS}
+local ft = typeof(KEYS[1])
+if ft ~= 'list' and ft ~= 'none' then return {'conflict', KEYS[1] .. ' is now a ' .. ft} end
+local tt = typeof(KEYS[2])
+if tt ~= 'list' and tt ~= 'none' then return {'conflict', KEYS[2] .. ' is now a ' .. tt} end
+if ARGV[1] == 'check' then
+  local present, why = contains(KEYS[2], ARGV[3])
+  if present == nil then return {'would', 'would move it back if still in ' .. KEYS[2] .. ' (' .. why .. ')'} end
+  if present then return {'would', 'would move it back from ' .. KEYS[2]} end
+  if contains(KEYS[1], ARGV[3]) then return {'already', 'it is back in ' .. KEYS[1]} end
+  if ARGV[2] == '1' then return {'would', 'would push it back to ' .. KEYS[1] .. ' although it left ' .. KEYS[2] .. ' (--force)'} end
+  return {'conflict', 'it is no longer in ' .. KEYS[2] .. ' (a worker may have run it); not pushed back (--force pushes it back)'}
+end
+if redis.call('LREM', KEYS[2], 1, ARGV[3]) == 1 then
+  redis.call('LPUSH', KEYS[1], ARGV[3])
+  return {'restored', 'moved back from ' .. KEYS[2]}
+end
+local back = contains(KEYS[1], ARGV[3])
+if back then return {'already', 'it is back in ' .. KEYS[1]} end
+if ARGV[2] ~= '1' then return {'conflict', 'it is no longer in ' .. KEYS[2] .. ' (a worker may have run it); not pushed back to ' .. KEYS[1] .. ' (--force pushes it back)'} end
+redis.call('LPUSH', KEYS[1], ARGV[3])
+return {'restored', 'pushed back although it had left ' .. KEYS[2] .. ' (--force)'}`,
+)
+
+export type ScriptArg = string | number | Buffer
+
+/** EVALSHA, falling back to EVAL once when the server does not have the script cached. Returns [status, reason]. */
+export async function runScript(redis: Redis, script: LuaScript, keys: string[], args: ScriptArg[]): Promise<[string, string]> {
+  let reply: unknown
+  try {
+    reply = await redis.evalsha(script.sha, keys.length, ...keys, ...args)
+  } catch (err) {
+    if (!/^NOSCRIPT/.test((err as Error)?.message ?? '')) throw err
+    reply = await redis.eval(script.source, keys.length, ...keys, ...args)
+  }
+  if (!Array.isArray(reply) || typeof reply[0] !== 'string') throw new Error(`script ${script.name} returned an unexpected reply: ${JSON.stringify(reply)}`)
+  return [reply[0], String(reply[1] ?? '')]
+}
