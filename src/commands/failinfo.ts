@@ -1,7 +1,7 @@
 import {Flags} from '@oclif/core'
 
-import {QdoctorCommand} from '../lib/command/base.js'
-import {sizeFlag} from '../lib/command/flags.js'
+import {durationFlag, sizeFlag} from '../lib/command/flags.js'
+import {RepairCommand} from '../lib/command/repair-command.js'
 import {DEFAULT_FAILINFO_THRESHOLDS, FailinfoAggregator, type FailinfoSummary, type Histogram} from '../lib/checks/failinfo.js'
 import {parseInfo} from '../lib/redis/server-info.js'
 import {resilient} from '../lib/redis/resilient.js'
@@ -9,19 +9,26 @@ import type {ReportBuilder} from '../lib/report/builder.js'
 import {kvTable, table} from '../lib/report/render.js'
 import {humanBytes, humanCount, humanSeconds, type Style} from '../lib/report/style.js'
 import type {Report} from '../lib/report/types.js'
-import {readFailinfo, sampleFailures} from '../lib/sidekiq/failinfo.js'
+import {FailinfoPurgePlanner} from '../lib/repairs/plans/failinfo-purge.js'
+import {type FailinfoKey, readFailinfo, sampleFailures} from '../lib/sidekiq/failinfo.js'
 import {redisNow} from '../lib/sidekiq/queues.js'
 
-export default class Failinfo extends QdoctorCommand<typeof Failinfo> {
+export default class Failinfo extends RepairCommand<typeof Failinfo> {
   static override summary = 'Measure and rank Sidekiq Pro b-*-failinfo keys (batch failure data)'
   static override description = `Sidekiq Pro keeps, per batch, a hash b-<bid>-failinfo (field = jid, value = failure JSON) for about 30 days. When millions of batch jobs fail these grow to gigabytes; Pro 8 no longer writes them.
-Scans with SCAN MATCH b-*-failinfo (never KEYS), measures entries, TTL and bytes (MEMORY USAGE, sampled unless --exact), ranks the biggest keys with their batch state and samples the most common error classes.`
+Scans with SCAN MATCH b-*-failinfo (never KEYS), measures entries, TTL and bytes (MEMORY USAGE, sampled unless --exact), ranks the biggest keys with their batch state and samples the most common error classes.
+--purge plans the removal (UNLINK) of the failinfo hashes the filters select — every one without filters — shows count and bytes, asks for confirmation (or --yes), journals each key (DUMP + PTTL) so \`qdoctor undo\` can restore it, and only ever touches hashes named b-<bid>-failinfo (never b-<bid>, -jids or -failed). --expire sets a shorter TTL instead of deleting.
+Pro <= 7.3.5 may still read failinfo of live batches (the failures count): prefer --older-than, --orphans-only or --expire there.`
 
   static override examples = [
     '<%= config.bin %> failinfo',
     '<%= config.bin %> failinfo --top 25 --exact',
     '<%= config.bin %> failinfo --upgrade-check      # Pro 8 readiness: every failinfo key has a -failed key',
     '<%= config.bin %> failinfo --json --warn-bytes 50mb --error-bytes 500mb',
+    '<%= config.bin %> failinfo --purge                              # plan, confirm, delete every failinfo hash',
+    '<%= config.bin %> failinfo --purge --older-than 7d --dry-run    # only batches created 7+ days ago; change nothing',
+    '<%= config.bin %> failinfo --purge --orphans-only --yes         # parent batch gone; no prompt (CI)',
+    '<%= config.bin %> failinfo --purge --min-bytes 100mb --expire 1d  # shorten the TTL of big keys instead',
   ]
 
   static override flags = {
@@ -32,29 +39,72 @@ Scans with SCAN MATCH b-*-failinfo (never KEYS), measures entries, TTL and bytes
     'key-warn-bytes': sizeFlag({summary: 'Report a single key bigger than this (failinfo/oversized-key).', default: DEFAULT_FAILINFO_THRESHOLDS.keyWarnBytes}),
     'upgrade-check': Flags.boolean({summary: 'Pro 8 readiness: report failinfo keys without a matching b-<bid>-failed key.'}),
     'error-samples': Flags.integer({summary: 'Failure values sampled from each of the biggest keys (0 = none).', default: 20, min: 0, max: 500}),
+    purge: Flags.boolean({summary: 'Plan and (after confirmation) remove the selected failinfo hashes.', helpGroup: 'PURGE'}),
+    'older-than': durationFlag({summary: 'Only batches created at least this long ago (keys whose batch age is unknown are left).', helpGroup: 'PURGE', dependsOn: ['purge']}),
+    'orphans-only': Flags.boolean({summary: 'Only keys whose parent b-<bid> hash is gone.', helpGroup: 'PURGE', dependsOn: ['purge']}),
+    'min-bytes': sizeFlag({summary: 'Only keys at least this big.', helpGroup: 'PURGE', dependsOn: ['purge']}),
+    bid: Flags.string({summary: 'Only these batches (repeatable, or comma-separated).', helpGroup: 'PURGE', multiple: true, delimiter: ',', dependsOn: ['purge']}),
+    expire: durationFlag({summary: 'Set this TTL instead of deleting (gentler; undo restores the old TTL).', helpGroup: 'PURGE', dependsOn: ['purge']}),
   }
 
   async run(): Promise<Report<FailinfoSummary>> {
     const report = this.startReport<FailinfoSummary>(new FailinfoAggregator(DEFAULT_FAILINFO_THRESHOLDS, 0).summary)
     await this.collect(report, async () => {
-      await this.measure(report)
+      const nowSeconds = await redisNow(this.conn)
+      const planner = this.flags.purge ? this.planner(nowSeconds) : undefined
+      await this.measure(report, nowSeconds, planner ? (k) => planner.consider(k) : undefined)
+      if (planner && report.incomplete.length === 0) await this.purge(report, planner)
     })
     return this.finish(report, renderFailinfo)
   }
 
-  /** Scan, measure and judge every failinfo key; returns the aggregator for repairs to reuse. */
-  protected async measure(report: ReportBuilder<FailinfoSummary>): Promise<FailinfoAggregator> {
+  private planner(nowSeconds: number): FailinfoPurgePlanner {
+    const f = this.flags
+    return new FailinfoPurgePlanner(
+      {
+        ...(f['older-than'] !== undefined ? {olderThanSeconds: f['older-than'] / 1000} : {}),
+        orphansOnly: f['orphans-only'],
+        ...(f['min-bytes'] !== undefined ? {minBytes: f['min-bytes']} : {}),
+        ...(f.bid ? {bids: f.bid} : {}),
+        ...(f.expire !== undefined ? {expireMs: f.expire} : {}),
+      },
+      nowSeconds,
+    )
+  }
+
+  private async purge(report: ReportBuilder<FailinfoSummary>, planner: FailinfoPurgePlanner): Promise<void> {
+    const {plan} = planner
+    if (plan.unknownAge) report.warn(`${plan.unknownAge} failinfo keys were left out: their batch age is unknown (parent gone or without created_at), so --older-than cannot judge them (use --orphans-only for those).`)
+    if (plan.alreadyShorter) report.warn(`${plan.alreadyShorter} failinfo keys already expire sooner than --expire asks; left as they are.`)
+    if (plan.actions.length === 0) report.warn('Nothing to purge: no failinfo key matches the filters.')
+    const expiring = this.flags.expire !== undefined
+    const result = await this.executePlan(report, plan.actions, {
+      bytes: plan.bytes,
+      verb: expiring ? 'set a shorter TTL on' : 'delete',
+      noun: 'failinfo keys',
+    })
+    const applied = (result?.records ?? []).filter((r) => r.status === 'applied')
+    report.summary.bytesFreed = expiring ? 0 : applied.reduce((sum, r) => sum + (r.bytes ?? 0), 0)
+    if (expiring) report.summary.expired = applied.length
+    else report.summary.deleted = applied.length
+  }
+
+  /** Scan, measure and judge every failinfo key, handing each one to `consider` (the purge planner). */
+  protected async measure(report: ReportBuilder<FailinfoSummary>, nowSeconds: number, consider?: (k: FailinfoKey) => void): Promise<FailinfoAggregator> {
     const f = this.flags
     const agg = new FailinfoAggregator(
       {warnBytes: f['warn-bytes'], errorBytes: f['error-bytes'], keyWarnBytes: f['key-warn-bytes'], top: f.top, upgradeCheck: f['upgrade-check']},
-      await redisNow(this.conn),
+      nowSeconds,
     )
     report.summary = agg.summary
     const progress = this.progress('Scanning for b-*-failinfo…')
     const started = Date.now()
     try {
       for await (const batch of readFailinfo(this.conn, this.keys, {exact: f.exact, scanCount: f['scan-count']})) {
-        for (const key of batch) agg.add(key)
+        for (const key of batch) {
+          agg.add(key)
+          consider?.(key)
+        }
         const rate = agg.summary.keys / Math.max(0.001, (Date.now() - started) / 1000)
         progress.update(`Measured ${humanCount(agg.summary.keys)} failinfo keys, ${humanBytes(agg.summary.bytes)} (${humanCount(Math.round(rate))} keys/s)`)
       }
@@ -103,6 +153,8 @@ export function renderFailinfo(report: Report<FailinfoSummary>, style: Style): s
       ['without TTL', humanCount(s.noTtl)],
       ['orphans (no batch)', humanCount(s.orphans)],
       ['wrong type (not hashes)', humanCount(s.wrongType)],
+      ...(s.deleted !== undefined ? ([['deleted', `${humanCount(s.deleted)} keys, ${humanBytes(s.bytesFreed)} freed`]] as Array<[string, string]>) : []),
+      ...(s.expired !== undefined ? ([['TTL shortened', `${humanCount(s.expired)} keys`]] as Array<[string, string]>) : []),
       ...(s.upgrade ? ([['Pro 8 ready', s.upgrade.ready ? 'yes' : `no: ${s.upgrade.missingFailed} keys lack -failed`]] as Array<[string, string]>) : []),
     ]),
   ]

@@ -124,7 +124,8 @@ export abstract class QdoctorCommand<T extends typeof Command> extends Command {
   }
 
   protected progress(text: string): Progress {
-    if (this.jsonEnabled() || this.flags?.quiet || !process.stderr.isTTY) return {update() {}, stop() {}}
+    // A terminal reporting 0 columns (script(1), some CI ptys) makes ora clear endlessly: no spinner there.
+    if (this.jsonEnabled() || this.flags?.quiet || !process.stderr.isTTY || !process.stderr.columns) return {update() {}, stop() {}}
     this.spinner = ora({text, stream: process.stderr}).start()
     const spinner = this.spinner
     return {
