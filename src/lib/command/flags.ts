@@ -2,18 +2,27 @@
 import {Flags} from '@oclif/core'
 
 import {DEFAULT_SCAN_COUNT} from '../redis/scan.js'
+import {humanBytes, humanSeconds} from '../report/style.js'
 import {parseDurationMs, parseSizeBytes} from './units.js'
+
+/** Help shows a default of 3600000 ms as "1h". */
+const defaultAs =
+  (format: (n: number) => string) =>
+  async ({options}: {options: {default?: unknown}}): Promise<string | undefined> =>
+    typeof options.default === 'number' ? format(options.default) : undefined
 
 /** A duration flag whose value is milliseconds. */
 export const durationFlag = Flags.custom<number>({
   parse: async (input) => parseDurationMs(input),
   helpValue: '<duration>',
+  defaultHelp: defaultAs((ms) => humanSeconds(ms / 1000).replace(/ /g, '')),
 })
 
 /** A size flag whose value is bytes. */
 export const sizeFlag = Flags.custom<number>({
   parse: async (input) => parseSizeBytes(input),
   helpValue: '<size>',
+  defaultHelp: defaultAs((n) => humanBytes(n).replace(/ /g, '').toLowerCase()),
 })
 
 export const DEFAULT_URL = 'redis://127.0.0.1:6379/0'
