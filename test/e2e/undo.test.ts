@@ -4,30 +4,16 @@
 import {copyFileSync, mkdirSync, writeFileSync} from 'node:fs'
 import {join} from 'node:path'
 import type {Redis} from 'ioredis'
-import {afterAll, beforeAll, beforeEach, describe, expect, it} from 'vitest'
+import {describe, expect, it} from 'vitest'
 
-import type {Connection} from '../../src/lib/redis/connect.js'
 import type {RepairAction} from '../../src/lib/repairs/actions.js'
 import {runCli} from '../helpers/cli.js'
-import {testDb, type TestDb} from '../helpers/db.js'
+import {useTestDb} from '../helpers/db.js'
 import {freePort, startRedis} from '../helpers/redis-server.js'
-import {applyJournaled, dumps, journalDir, newConnection, startLoadingRedis} from '../helpers/repairs.js'
+import {applyJournaled, dumps, startLoadingRedis} from '../helpers/repairs.js'
 
-let db: TestDb
-const conns: Connection[] = []
-const jd = journalDir()
-
-beforeAll(async () => {
-  db = await testDb()
-})
-afterAll(async () => {
-  for (const c of conns) await c.quit()
-  await db.close()
-  jd.cleanup()
-})
-beforeEach(async () => {
-  await db.reset()
-})
+const ctx = useTestDb()
+const jd = ctx.journals
 
 const KEYS = ['b-1-failinfo', 'dead', 'queue:default', 'procs']
 
@@ -44,8 +30,7 @@ async function repaired(r: Redis, url: string): Promise<{path: string; before: R
     {kind: 'zrem', key: 'dead', member: '{"jid":"d2"}', expectScore: '1700000001.5'},
     {kind: 'srem', key: 'procs', member: 'host-2'},
   ]
-  const c = newConnection(url)
-  conns.push(c)
+  const c = ctx.conn(0, url)
   const path = jd.path('repair')
   const result = await applyJournaled(c, actions, path)
   expect(result.counts.applied).toBe(actions.length)
@@ -54,23 +39,23 @@ async function repaired(r: Redis, url: string): Promise<{path: string; before: R
 
 describe('qdoctor undo', () => {
   it('off a TTY without --yes: refuses with exit 4 and a sentence saying how to proceed; nothing changes', async () => {
-    const {path} = await repaired(db.redis, db.url)
-    const after = await dumps(db.redis, KEYS)
-    const text = await runCli(['undo', path, '--url', db.url])
+    const {path} = await repaired(ctx.db.redis, ctx.db.url)
+    const after = await dumps(ctx.db.redis, KEYS)
+    const text = await runCli(['undo', path, '--url', ctx.db.url])
     expect(text.code).toBe(4)
     expect(text.stderr).toMatch(/Refusing to change redis:\/\/127\.0\.0\.1:\d+\/\d+ without confirmation: .*re-run with --yes.*--dry-run/)
-    const json = await runCli(['undo', path, '--url', db.url, '--json'])
+    const json = await runCli(['undo', path, '--url', ctx.db.url, '--json'])
     expect(json.code).toBe(4)
     const doc = json.json()
     expect(doc.error.exitCode).toBe(4)
     expect(doc.actions).toHaveLength(4)
-    expect(await dumps(db.redis, KEYS)).toEqual(after)
+    expect(await dumps(ctx.db.redis, KEYS)).toEqual(after)
   })
 
   it('--dry-run: lists what would be put back (status planned) and changes nothing (DUMP before/after)', async () => {
-    const {path} = await repaired(db.redis, db.url)
-    const after = await dumps(db.redis, KEYS)
-    const r = await runCli(['undo', path, '--url', db.url, '--dry-run', '--json'])
+    const {path} = await repaired(ctx.db.redis, ctx.db.url)
+    const after = await dumps(ctx.db.redis, KEYS)
+    const r = await runCli(['undo', path, '--url', ctx.db.url, '--dry-run', '--json'])
     expect(r.code).toBe(0)
     const doc = r.json()
     expect(doc.command).toBe('undo')
@@ -78,67 +63,67 @@ describe('qdoctor undo', () => {
     expect(doc.actions.map((a: {status: string}) => a.status)).toEqual(['planned', 'planned', 'planned', 'planned'])
     expect(doc.actions.map((a: {step: string}) => a.step)).toEqual(['undo srem', 'undo zrem', 'undo zmove', 'undo unlink'])
     expect(doc.actions[3].detail).toMatch(/would RESTORE the key/)
-    const text = await runCli(['undo', path, '--url', db.url, '--dry-run'])
+    const text = await runCli(['undo', path, '--url', ctx.db.url, '--dry-run'])
     expect(text.code).toBe(0)
     expect(text.stdout).toMatch(/Dry run: nothing was changed/)
     expect(text.stdout).toMatch(/would be restored\s+│?\s*4/)
-    expect(await dumps(db.redis, KEYS)).toEqual(after)
+    expect(await dumps(ctx.db.redis, KEYS)).toEqual(after)
   })
 
   it('--yes: puts everything back byte for byte and reports per entry; a second run finds all already back', async () => {
-    const {path, before} = await repaired(db.redis, db.url)
-    const r = await runCli(['undo', path, '--url', db.url, '--yes', '--json'])
+    const {path, before} = await repaired(ctx.db.redis, ctx.db.url)
+    const r = await runCli(['undo', path, '--url', ctx.db.url, '--yes', '--json'])
     expect(r.code).toBe(0)
     const doc = r.json()
     expect(doc.summary).toMatchObject({restored: 4, alreadyBack: 0, conflicts: 0})
     expect(doc.actions.map((a: {status: string}) => a.status)).toEqual(['applied', 'applied', 'applied', 'applied'])
     expect(doc.journal).toBeUndefined() // undo writes no journal of its own
-    expect(await dumps(db.redis, KEYS)).toEqual(before)
-    const ttl = await db.redis.pttl('b-1-failinfo')
+    expect(await dumps(ctx.db.redis, KEYS)).toEqual(before)
+    const ttl = await ctx.db.redis.pttl('b-1-failinfo')
     expect(ttl).toBeGreaterThan(86_000_000)
-    const again = await runCli(['undo', path, '--url', db.url, '--yes', '--json'])
+    const again = await runCli(['undo', path, '--url', ctx.db.url, '--yes', '--json'])
     expect(again.code).toBe(0)
     expect(again.json().summary).toMatchObject({restored: 0, alreadyBack: 4})
     expect(again.json().actions.every((a: {detail: string}) => /already back/.test(a.detail))).toBe(true)
-    expect(await dumps(db.redis, KEYS)).toEqual(before)
+    expect(await dumps(ctx.db.redis, KEYS)).toEqual(before)
   })
 
   it('a key re-created since is never overwritten (exit 4) unless --force', async () => {
-    const {path, before} = await repaired(db.redis, db.url)
-    await db.redis.hset('b-1-failinfo', 'newer', 'data')
-    const r = await runCli(['undo', path, '--url', db.url, '--yes', '--json'])
+    const {path, before} = await repaired(ctx.db.redis, ctx.db.url)
+    await ctx.db.redis.hset('b-1-failinfo', 'newer', 'data')
+    const r = await runCli(['undo', path, '--url', ctx.db.url, '--yes', '--json'])
     expect(r.code).toBe(4)
     const doc = r.json()
     expect(doc.summary).toMatchObject({restored: 3, conflicts: 1})
     expect(doc.actions[3]).toMatchObject({step: 'undo unlink', key: 'b-1-failinfo', status: 'skipped'})
     expect(doc.actions[3].detail).toMatch(/conflict: the key was re-created since/)
     expect(doc.warnings.join()).toMatch(/conflict with newer data .*--force/)
-    expect(await db.redis.hgetall('b-1-failinfo')).toEqual({newer: 'data'})
-    const text = await runCli(['undo', path, '--url', db.url, '--yes'])
+    expect(await ctx.db.redis.hgetall('b-1-failinfo')).toEqual({newer: 'data'})
+    const text = await runCli(['undo', path, '--url', ctx.db.url, '--yes'])
     expect(text.code).toBe(4)
     expect(text.stdout).toMatch(/conflicts\s+│?\s*1/)
-    const forced = await runCli(['undo', path, '--url', db.url, '--yes', '--force', '--json'])
+    const forced = await runCli(['undo', path, '--url', ctx.db.url, '--yes', '--force', '--json'])
     expect(forced.code).toBe(0)
     expect(forced.json().summary).toMatchObject({restored: 1, alreadyBack: 3})
-    expect(await dumps(db.redis, KEYS)).toEqual(before)
+    expect(await dumps(ctx.db.redis, KEYS)).toEqual(before)
   })
 
   it('--limit undoes only the newest N entries', async () => {
-    const {path} = await repaired(db.redis, db.url)
-    const r = await runCli(['undo', path, '--url', db.url, '--yes', '--limit', '1', '--json'])
+    const {path} = await repaired(ctx.db.redis, ctx.db.url)
+    const r = await runCli(['undo', path, '--url', ctx.db.url, '--yes', '--limit', '1', '--json'])
     expect(r.code).toBe(0)
     expect(r.json().actions).toEqual([expect.objectContaining({step: 'undo srem', status: 'applied'})])
-    expect((await db.redis.smembers('procs')).sort()).toEqual(['host-1', 'host-2'])
-    expect(await db.redis.exists('b-1-failinfo')).toBe(0)
+    expect((await ctx.db.redis.smembers('procs')).sort()).toEqual(['host-1', 'host-2'])
+    expect(await ctx.db.redis.exists('b-1-failinfo')).toBe(0)
   })
 
   it('a missing journal is a usage error (2); a damaged one is refused (4)', async () => {
-    const missing = await runCli(['undo', join(jd.dir, 'nope.jsonl'), '--url', db.url])
+    const missing = await runCli(['undo', join(jd.dir, 'nope.jsonl'), '--url', ctx.db.url])
     expect(missing.code).toBe(2)
     expect(missing.stderr).toMatch(/No journal at/)
     const bad = join(jd.dir, 'bad.jsonl')
     writeFileSync(bad, 'not json\n{}\n')
-    const r = await runCli(['undo', bad, '--url', db.url, '--json'])
+    const r = await runCli(['undo', bad, '--url', ctx.db.url, '--json'])
     expect(r.code).toBe(4)
     expect(r.json().error.message).toMatch(/Refusing to undo: .*damaged|not a qdoctor journal/)
   })
@@ -183,7 +168,7 @@ describe('qdoctor undo refuses to write where writes would be wrong', () => {
     } finally {
       await source.stop()
     }
-    const {path} = await repaired(db.redis, db.url)
+    const {path} = await repaired(ctx.db.redis, ctx.db.url)
     const loading = await startLoadingRedis(rdbDir, await freePort())
     try {
       const r = await runCli(['undo', path, '--url', `redis://127.0.0.1:${loading.port}/0`, '--yes'])
@@ -202,8 +187,7 @@ describe('qdoctor undo when Redis fails part-way', () => {
       const r = server.client(0)
       const n = 300
       await r.zadd('retry', ...Array.from({length: n}, (_, i) => [String(i), `job-${i}`]).flat())
-      const c = newConnection(server.url(0))
-      conns.push(c)
+      const c = ctx.conn(0, server.url(0))
       const path = jd.path('zrems')
       await applyJournaled(
         c,

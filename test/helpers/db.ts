@@ -1,7 +1,10 @@
 // A private database on the shared test redis-server for one test file. DB numbers are handed out
 // by an INCR on DB 0 of that server (never the machine's 6379), so parallel files never collide.
 import {Redis} from 'ioredis'
-import {inject} from 'vitest'
+import {afterAll, beforeAll, beforeEach, inject} from 'vitest'
+
+import {Connection} from '../../src/lib/redis/connect.js'
+import {type JournalDir, journalDir} from './journals.js'
 
 export interface TestDb {
   url: string
@@ -33,5 +36,38 @@ export async function testDb(): Promise<TestDb> {
       await redis.flushdb()
       redis.disconnect()
     },
+  }
+}
+
+/**
+ * The usual file setup: a private DB (emptied before each test), connections that are closed after
+ * the file, and a journal directory. Call at the top level of a test file.
+ */
+export function useTestDb(): {readonly db: TestDb; conn: (maxOps?: number, url?: string) => Connection; journals: JournalDir} {
+  let db: TestDb | undefined
+  const conns: Connection[] = []
+  const journals = journalDir()
+  beforeAll(async () => {
+    db = await testDb()
+  })
+  afterAll(async () => {
+    for (const c of conns) await c.quit()
+    await db?.close()
+    journals.cleanup()
+  })
+  beforeEach(async () => {
+    await db!.reset()
+  })
+  return {
+    get db() {
+      if (!db) throw new Error('useTestDb(): the database is ready only inside tests and hooks')
+      return db
+    },
+    conn: (maxOps = 0, url?: string) => {
+      const c = new Connection({url: url ?? db!.url, timeoutMs: 5000, maxOps})
+      conns.push(c)
+      return c
+    },
+    journals,
   }
 }

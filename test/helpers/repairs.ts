@@ -1,9 +1,6 @@
 // Helpers for the repair-engine tests: connections, DUMP snapshots, journals in a temp dir, undo.
 import {type ChildProcess, spawn} from 'node:child_process'
-import {mkdtempSync, rmSync} from 'node:fs'
 import {connect as tcpConnect} from 'node:net'
-import {tmpdir} from 'node:os'
-import {join} from 'node:path'
 import type {Redis} from 'ioredis'
 
 import {Connection} from '../../src/lib/redis/connect.js'
@@ -47,16 +44,7 @@ export async function expectedAfterUndo(redis: Redis, before: Record<string, str
   return out
 }
 
-/** A temp directory for journals, removed by cleanup(). */
-export function journalDir(): {path: (name: string) => string; dir: string; cleanup: () => void} {
-  const dir = mkdtempSync(join(tmpdir(), 'qdoctor-journals-'))
-  let n = 0
-  return {
-    dir,
-    path: (name: string) => join(dir, `${++n}-${name}.jsonl`),
-    cleanup: () => rmSync(dir, {recursive: true, force: true}),
-  }
-}
+export {journalDir} from './journals.js'
 
 export function openJournal(path: string, target = 'redis://127.0.0.1/0'): JournalWriter {
   return JournalWriter.create({qdoctor: 'test', command: 'qdoctor test', target, startedAt: new Date().toISOString()}, path)

@@ -1,7 +1,7 @@
 // Real Sidekiq for integration tests: Debian's ruby-sidekiq (6.4.1) pushes genuine payloads
 // (seed.rb) and a real `sidekiq` server process produces retries, dead jobs, heartbeats and
 // in-progress work. Missing ruby/sidekiq fails loudly: these tests never skip silently.
-import {type ChildProcess, execFile, execFileSync, spawn} from 'node:child_process'
+import {execFile, execFileSync, spawn} from 'node:child_process'
 import {accessSync, constants} from 'node:fs'
 import {delimiter, join} from 'node:path'
 import {promisify} from 'node:util'

@@ -1,35 +1,18 @@
-import {afterAll, beforeAll, beforeEach, describe, expect, it} from 'vitest'
+import {describe, expect, it} from 'vitest'
 
-import {Connection} from '../../src/lib/redis/connect.js'
 import {ScanInterruptedError} from '../../src/lib/redis/errors.js'
 import {hashEntries, listPages, setMembers, zsetPages} from '../../src/lib/redis/paged.js'
 import {pipelinedReads} from '../../src/lib/redis/pipeline.js'
 import {collectKeys, scanKeys} from '../../src/lib/redis/scan.js'
 import {readServerFacts} from '../../src/lib/redis/server-info.js'
-import {testDb, type TestDb} from '../helpers/db.js'
+import {useTestDb} from '../helpers/db.js'
 import {startRedis} from '../helpers/redis-server.js'
 
-let db: TestDb
-const conns: Connection[] = []
-function connect(url = db.url, maxOps = 0): Connection {
-  const c = new Connection({url, timeoutMs: 2000, maxOps})
-  conns.push(c)
-  return c
-}
-
-beforeAll(async () => {
-  db = await testDb()
-})
-afterAll(async () => {
-  for (const c of conns) await c.quit()
-  await db.close()
-})
-beforeEach(async () => {
-  await db.reset()
-})
+const ctx = useTestDb()
+const connect = (url?: string, maxOps = 0) => ctx.conn(maxOps, url)
 
 async function fill(n: number, prefix = 'k:'): Promise<void> {
-  const pipe = db.redis.pipeline()
+  const pipe = ctx.db.redis.pipeline()
   for (let i = 0; i < n; i++) pipe.set(`${prefix}${i}`, 'x')
   await pipe.exec()
 }
@@ -37,7 +20,7 @@ async function fill(n: number, prefix = 'k:'): Promise<void> {
 describe('scanKeys', () => {
   it('finds exactly the matching keys of a given type, each once', async () => {
     await fill(3000, 'filler:')
-    const pipe = db.redis.pipeline()
+    const pipe = ctx.db.redis.pipeline()
     for (let i = 0; i < 250; i++) pipe.hset(`b-bid${i}-failinfo`, 'jid', '{}')
     pipe.set('b-str-failinfo', 'not a hash')
     await pipe.exec()
@@ -61,15 +44,15 @@ describe('scanKeys', () => {
         // Delete 1000 keys not yet seen (from the high end).
         const victims: string[] = []
         for (let i = 4999; victims.length < 1000; i--) if (!seen.has(`k:${i}`)) victims.push(`k:${i}`)
-        await db.redis.del(...victims)
+        await ctx.db.redis.del(...victims)
         deleted = victims.length
       }
     }
-    const remaining = await db.redis.dbsize()
+    const remaining = await ctx.db.redis.dbsize()
     expect(remaining).toBe(4000)
     // Every key that still exists was reported.
     let missing = 0
-    for (let i = 0; i < 5000; i++) if (!seen.has(`k:${i}`) && (await db.redis.exists(`k:${i}`))) missing++
+    for (let i = 0; i < 5000; i++) if (!seen.has(`k:${i}`) && (await ctx.db.redis.exists(`k:${i}`))) missing++
     expect(missing).toBe(0)
   })
 
@@ -81,11 +64,11 @@ describe('scanKeys', () => {
     for await (const batch of scanKeys(conn, {count: 100})) {
       batch.forEach((k) => found.add(k))
       if (!killed) {
-        const clients = await db.redis.client('LIST')
-        const mine = await db.redis.client('ID')
+        const clients = await ctx.db.redis.client('LIST')
+        const mine = await ctx.db.redis.client('ID')
         for (const line of String(clients).split('\n')) {
           const id = /id=(\d+)/.exec(line)?.[1]
-          if (id && Number(id) !== mine && line.includes(`db=${db.db}`)) await db.redis.client('KILL', 'ID', id)
+          if (id && Number(id) !== mine && line.includes(`db=${ctx.db.db}`)) await ctx.db.redis.client('KILL', 'ID', id)
         }
         killed = true
       }
@@ -141,7 +124,7 @@ describe('paged readers', () => {
   it('walks a list oldest-first with positive indexes, in pages', async () => {
     const values = Array.from({length: 1234}, (_, i) => `job${i}`)
     // LPUSH like Sidekiq: job0 ends at the tail (index 1233).
-    await db.redis.lpush('queue:x', ...values)
+    await ctx.db.redis.lpush('queue:x', ...values)
     const conn = connect()
     const seen: Array<[number, string]> = []
     let pages = 0
@@ -153,18 +136,18 @@ describe('paged readers', () => {
     expect(seen.length).toBe(1234)
     expect(seen[0]).toEqual([1233, 'job0'])
     expect(seen[1233]).toEqual([0, 'job1233'])
-    for (const [index, value] of seen) expect(await db.redis.lindex('queue:x', index)).toBe(value)
+    for (const [index, value] of seen) expect(await ctx.db.redis.lindex('queue:x', index)).toBe(value)
   })
 
   it('pages zsets in score order and scans sets and hashes without repeats', async () => {
     const z: Array<string | number> = []
     for (let i = 0; i < 700; i++) z.push(i + 0.5, `m${i}`)
-    await db.redis.zadd('dead', ...z)
+    await ctx.db.redis.zadd('dead', ...z)
     const members = Array.from({length: 900}, (_, i) => `s${i}`)
-    await db.redis.sadd('set', ...members)
+    await ctx.db.redis.sadd('set', ...members)
     const h: Record<string, string> = {}
     for (let i = 0; i < 800; i++) h[`f${i}`] = `v${i}`
-    await db.redis.hset('hash', h)
+    await ctx.db.redis.hset('hash', h)
     const conn = connect()
     const zs: number[] = []
     for await (const page of zsetPages(conn, 'dead', 64)) zs.push(...page.map((e) => e.score))
@@ -182,8 +165,8 @@ describe('paged readers', () => {
 
 describe('pipelinedReads', () => {
   it('keeps each command’s error with its own result (a wrong type never sinks the batch)', async () => {
-    await db.redis.rpush('l', 'a', 'b')
-    await db.redis.set('s', 'str')
+    await ctx.db.redis.rpush('l', 'a', 'b')
+    await ctx.db.redis.set('s', 'str')
     const conn = connect()
     const replies = await pipelinedReads(conn, ['l', 's', 'missing'], (k) => [['llen', k]], 2)
     expect(replies[0]![0]!.value).toBe(2)
@@ -195,7 +178,7 @@ describe('pipelinedReads', () => {
 describe('budget', () => {
   it('spaces commands to --max-ops', async () => {
     await fill(10)
-    const conn = connect(db.url, 50)
+    const conn = connect(ctx.db.url, 50)
     const started = Date.now()
     for (let i = 0; i < 25; i++) await conn.budget.take(1)
     // 25 ops at 50/s cannot finish in less than ~0.4 s (lower bound only: never a flaky upper bound).
@@ -214,13 +197,13 @@ describe('readServerFacts', () => {
   })
 
   it('records CONFIG parameters it may not read (ACL) instead of failing', async () => {
-    await db.redis.acl('SETUSER', 'noconfig', 'on', '>pw', '~*', '+@all', '-config')
+    await ctx.db.redis.acl('SETUSER', 'noconfig', 'on', '>pw', '~*', '+@all', '-config')
     try {
-      const facts = await readServerFacts(connect(`redis://noconfig:pw@127.0.0.1:${db.port}/${db.db}`))
+      const facts = await readServerFacts(connect(`redis://noconfig:pw@127.0.0.1:${ctx.db.port}/${ctx.db.db}`))
       expect(facts.info.redis_version).toBeTruthy()
       expect(facts.configUnavailable['maxmemory-policy']).toMatch(/NOPERM|permission/i)
     } finally {
-      await db.redis.acl('DELUSER', 'noconfig')
+      await ctx.db.redis.acl('DELUSER', 'noconfig')
     }
   })
 })

@@ -2,44 +2,26 @@
 // it writes, skips when the state its plan saw changed, and a re-run of the same plan is a no-op.
 import {readFileSync} from 'node:fs'
 import type {Redis} from 'ioredis'
-import {afterAll, beforeAll, beforeEach, describe, expect, it} from 'vitest'
+import {describe, expect, it} from 'vitest'
 
-import type {Connection} from '../../src/lib/redis/connect.js'
 import type {Action, RepairAction} from '../../src/lib/repairs/actions.js'
 import {applyActions} from '../../src/lib/repairs/apply.js'
 import {readJournal} from '../../src/lib/repairs/journal.js'
 import {planUndo} from '../../src/lib/repairs/undo.js'
-import {testDb, type TestDb} from '../helpers/db.js'
+import {useTestDb} from '../helpers/db.js'
 import {startRedis} from '../helpers/redis-server.js'
-import {applyJournaled, dumps, journalDir, newConnection, statuses, undoJournal} from '../helpers/repairs.js'
+import {applyJournaled, dumps, statuses, undoJournal} from '../helpers/repairs.js'
 
-let db: TestDb
-const conns: Connection[] = []
-const jd = journalDir()
-function conn(maxOps = 0, url = db.url): Connection {
-  const c = newConnection(url, maxOps)
-  conns.push(c)
-  return c
-}
-
-beforeAll(async () => {
-  db = await testDb()
-})
-afterAll(async () => {
-  for (const c of conns) await c.quit()
-  await db.close()
-  jd.cleanup()
-})
-beforeEach(async () => {
-  await db.reset()
-})
+const ctx = useTestDb()
+const conn = ctx.conn
+const jd = ctx.journals
 
 /** A second client whose connection a client-kill action can target. */
 async function victimClient(): Promise<{client: Redis; id: string; addr: string; line: string}> {
-  const client = db.redis.duplicate()
+  const client = ctx.db.redis.duplicate()
   client.on('error', () => {})
   const id = String(await client.client('ID'))
-  const line = (await db.redis.client('LIST', 'ID', id)) as string
+  const line = (await ctx.db.redis.client('LIST', 'ID', id)) as string
   const addr = /addr=(\S+)/.exec(line)![1]!
   return {client, id, addr, line: line.trim()}
 }
@@ -72,7 +54,7 @@ function everyKind(victim: {id: string; addr: string; line: string}): RepairActi
 
 describe('apply', () => {
   it('applies every kind, journaling each one (flushed) before it writes; a re-run is a no-op', async () => {
-    const r = db.redis
+    const r = ctx.db.redis
     await seed(r)
     const victim = await victimClient()
     const actions = everyKind(victim)
@@ -106,7 +88,7 @@ describe('apply', () => {
     const ttl = await r.pttl('failinfo')
     expect(ttl).toBeGreaterThan(50_000)
     expect(ttl).toBeLessThanOrEqual(60_000)
-    expect((await db.redis.client('LIST', 'ID', victim.id)) as string).toBe('')
+    expect((await ctx.db.redis.client('LIST', 'ID', victim.id)) as string).toBe('')
     victim.client.disconnect()
 
     // The journal holds what each change removed or overwrote.
@@ -141,7 +123,7 @@ describe('apply', () => {
   })
 
   it('skips each kind when the state its plan saw changed before the write', async () => {
-    const r = db.redis
+    const r = ctx.db.redis
     await seed(r)
     const victim = await victimClient()
     // [action, mutation, expected reason]
@@ -174,7 +156,7 @@ describe('apply', () => {
   })
 
   it('skips a whole-key action when the key changes after it was journaled (WATCH), and records that', async () => {
-    const r = db.redis
+    const r = ctx.db.redis
     await r.hset('big', 'f1', 'v1')
     await r.hset('ttl-me', 'f', 'v')
     const path = jd.path('watch')
@@ -204,7 +186,7 @@ describe('apply', () => {
   })
 
   it('obeys --max-ops: writes are rate-limited like reads', async () => {
-    const r = db.redis
+    const r = ctx.db.redis
     const n = 60
     await r.zadd('z', ...Array.from({length: n}, (_, i) => [String(i), `m${i}`]).flat())
     const c = conn(100)
@@ -223,7 +205,7 @@ describe('apply', () => {
   })
 
   it('stops at an interrupt: the rest is not reached', async () => {
-    const r = db.redis
+    const r = ctx.db.redis
     await r.sadd('s', 'a', 'b', 'c', 'd')
     const ac = new AbortController()
     const result = await applyActions(

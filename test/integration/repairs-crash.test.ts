@@ -5,36 +5,18 @@ import {spawn} from 'node:child_process'
 import {appendFileSync, existsSync, readFileSync, writeFileSync} from 'node:fs'
 import {join} from 'node:path'
 import type {Redis} from 'ioredis'
-import {afterAll, beforeAll, beforeEach, describe, expect, it} from 'vitest'
+import {describe, expect, it} from 'vitest'
 
-import type {Connection} from '../../src/lib/redis/connect.js'
 import type {RepairAction} from '../../src/lib/repairs/actions.js'
 import {readJournal} from '../../src/lib/repairs/journal.js'
 import {isInDoubt} from '../../src/lib/repairs/undo.js'
 import {ROOT} from '../helpers/cli.js'
-import {testDb, type TestDb} from '../helpers/db.js'
-import {applyJournaled, dumps, expectedAfterUndo, journalDir, newConnection, statuses, undoJournal} from '../helpers/repairs.js'
+import {useTestDb} from '../helpers/db.js'
+import {applyJournaled, dumps, expectedAfterUndo, statuses, undoJournal} from '../helpers/repairs.js'
 
-let db: TestDb
-const conns: Connection[] = []
-const jd = journalDir()
-function conn(): Connection {
-  const c = newConnection(db.url)
-  conns.push(c)
-  return c
-}
-
-beforeAll(async () => {
-  db = await testDb()
-})
-afterAll(async () => {
-  for (const c of conns) await c.quit()
-  await db.close()
-  jd.cleanup()
-})
-beforeEach(async () => {
-  await db.reset()
-})
+const ctx = useTestDb()
+const conn = () => ctx.conn()
+const jd = ctx.journals
 
 /** n rounds of: a hash to unlink, a zset member to remove, a job to move to a queue. */
 async function seedAndPlan(r: Redis, n: number): Promise<{actions: RepairAction[]; keys: string[]; unlinked: string[]}> {
@@ -66,7 +48,7 @@ async function isApplied(r: Redis, a: RepairAction): Promise<boolean> {
 
 describe('failure part-way', () => {
   it('connection killed after K actions: stops, reports applied/failed/not-reached; journal = exactly the applied; undo restores byte for byte', async () => {
-    const r = db.redis
+    const r = ctx.db.redis
     const {actions, keys, unlinked} = await seedAndPlan(r, 10)
     const before = await dumps(r, keys)
     const c = conn()
@@ -104,13 +86,13 @@ describe('failure part-way', () => {
   })
 
   it('qdoctor killed with SIGKILL mid-apply: every journal line is complete (or a cut last line is ignored), undo restores byte for byte', async () => {
-    const r = db.redis
+    const r = ctx.db.redis
     const {actions, keys, unlinked} = await seedAndPlan(r, 40)
     const before = await dumps(r, keys)
     const planPath = join(jd.dir, 'plan.json')
     writeFileSync(planPath, JSON.stringify(actions))
     const path = jd.path('sigkill')
-    const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'test/fixtures/apply-child.ts'), db.url, planPath, path, '300'], {
+    const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'test/fixtures/apply-child.ts'), ctx.db.url, planPath, path, '300'], {
       cwd: ROOT,
       stdio: ['ignore', 'ignore', 'pipe'],
     })

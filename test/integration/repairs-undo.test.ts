@@ -1,34 +1,16 @@
 // Undo against a real Redis: every action kind round-trips (DUMP before == DUMP after undo), undo is
 // idempotent, never overwrites newer data without --force, restores TTLs, and its dry run is read-only.
 import type {Redis} from 'ioredis'
-import {afterAll, beforeAll, beforeEach, describe, expect, it} from 'vitest'
+import {describe, expect, it} from 'vitest'
 
-import type {Connection} from '../../src/lib/redis/connect.js'
 import type {RepairAction} from '../../src/lib/repairs/actions.js'
 import {readJournal} from '../../src/lib/repairs/journal.js'
-import {testDb, type TestDb} from '../helpers/db.js'
-import {applyJournaled, dumps, expectedAfterUndo, journalDir, newConnection, statuses, undoJournal} from '../helpers/repairs.js'
+import {useTestDb} from '../helpers/db.js'
+import {applyJournaled, dumps, expectedAfterUndo, statuses, undoJournal} from '../helpers/repairs.js'
 
-let db: TestDb
-const conns: Connection[] = []
-const jd = journalDir()
-function conn(): Connection {
-  const c = newConnection(db.url)
-  conns.push(c)
-  return c
-}
-
-beforeAll(async () => {
-  db = await testDb()
-})
-afterAll(async () => {
-  for (const c of conns) await c.quit()
-  await db.close()
-  jd.cleanup()
-})
-beforeEach(async () => {
-  await db.reset()
-})
+const ctx = useTestDb()
+const conn = () => ctx.conn()
+const jd = ctx.journals
 
 const KEYS = ['str', 'list', 'zset', 'hash', 'set', 'dead', 'queue:default', 'queues', 'procs', 'batch', 'private', 'queue:low', 'failinfo', 'counter']
 
@@ -77,7 +59,7 @@ function everyKind(): RepairAction[] {
 
 describe('undo', () => {
   it('round-trips every action kind: every touched key DUMPs byte for byte as before (as Redis serialises a RESTORE of it); TTLs come back', async () => {
-    const r = db.redis
+    const r = ctx.db.redis
     await seed(r)
     const before = await dumps(r, KEYS)
     const c = conn()
@@ -108,7 +90,7 @@ describe('undo', () => {
   })
 
   it('--dry-run (check mode) says what it would do and changes nothing', async () => {
-    const r = db.redis
+    const r = ctx.db.redis
     await seed(r)
     const c = conn()
     const path = jd.path('dry')
@@ -127,13 +109,13 @@ describe('undo', () => {
   })
 
   it('never overwrites newer data without --force, and --force puts the journaled state back', async () => {
-    const r = db.redis
+    const r = ctx.db.redis
     await r.hset('gone', 'a', '1')
     await r.zadd('dead', '10', 'job-a', '20', 'job-b')
     await r.hset('batch', 'label', 'old', 'pending', '5')
     await r.rpush('private', 'job-p')
     await r.hset('short', 'f', 'v')
-    const victim = db.redis.duplicate()
+    const victim = ctx.db.redis.duplicate()
     victim.on('error', () => {})
     const id = String(await victim.client('ID'))
     const line = String(await r.client('LIST', 'ID', id))
@@ -186,7 +168,7 @@ describe('undo', () => {
   })
 
   it('restores a key with the TTL it had left, and not at all once that TTL has passed', async () => {
-    const r = db.redis
+    const r = ctx.db.redis
     await r.set('long', 'x', 'PX', 100_000)
     await r.set('brief', 'y', 'PX', 300)
     const c = conn()
@@ -210,7 +192,7 @@ describe('undo', () => {
   })
 
   it('puts back a big hash-table key (whose DUMP order changes on RESTORE) and recognises it as already back', async () => {
-    const r = db.redis
+    const r = ctx.db.redis
     const pipe = r.pipeline()
     for (let i = 0; i < 2000; i++) pipe.hset('b-big-failinfo', `jid${i}`, `{"error_class":"E","n":${i}}`)
     await pipe.exec()
@@ -242,7 +224,7 @@ describe('undo', () => {
   })
 
   it('keeps content but not internal order when a restored field or member was not the last one', async () => {
-    const r = db.redis
+    const r = ctx.db.redis
     await r.hset('batch', 'first', '1', 'second', '2')
     await r.rpush('private', 'a', 'b', 'c')
     const c = conn()
@@ -262,7 +244,7 @@ describe('undo', () => {
   })
 
   it('leaves a queue registration (SADD) in place: it is harmless and other jobs may use it', async () => {
-    const r = db.redis
+    const r = ctx.db.redis
     await r.zadd('dead', '1', 'job')
     const c = conn()
     const path = jd.path('register')
