@@ -1,7 +1,12 @@
 // The CLI as a user runs it: exit codes (design.md §5), JSON on stdout only, secrets never printed.
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
+import {mkdtempSync, rmSync} from 'node:fs'
+import {tmpdir} from 'node:os'
+import {join} from 'node:path'
+
 import {runCli} from '../helpers/cli.js'
+import {startSlowLoadingRedis} from '../helpers/repairs.js'
 import {freePort, type RedisServer, startRedis} from '../helpers/redis-server.js'
 
 let server: RedisServer
@@ -104,6 +109,25 @@ describe('exit codes', () => {
     expect(r.code).toBe(3)
     expect(r.stderr).toMatch(/TLS|closed|Timed out/)
     noSecret(r.stdout, r.stderr)
+  })
+
+  it('3: a host name that does not resolve', async () => {
+    const r = await runCli(['server', '--url', 'redis://no-such-host.invalid:6379/0', '--timeout', '3s', '--json'])
+    expect(r.code).toBe(3)
+    expect(r.json().error.message).toMatch(/Could not resolve the host/)
+  })
+
+  it('3: a server still loading its dataset', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'qdoctor-loading-'))
+    const loading = await startSlowLoadingRedis(dir)
+    try {
+      const r = await runCli(['queues', '--url', `redis://127.0.0.1:${loading.port}/0`])
+      expect(r.code).toBe(3)
+      expect(r.stderr).toMatch(/loading its dataset/)
+    } finally {
+      await loading.stop()
+      rmSync(dir, {recursive: true, force: true})
+    }
   })
 
   it('3: Redis killed mid-scan gives complete:false with the partial report', async () => {

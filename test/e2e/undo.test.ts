@@ -1,7 +1,7 @@
 // `qdoctor undo` as a user runs it (built CLI, subprocess): refusal off a TTY, --dry-run, --yes,
 // conflicts and --force, --limit, a replica and a loading server refused, Redis failing part-way.
 // Journals are produced through the engine's library API (no repair command exists yet).
-import {copyFileSync, mkdirSync, writeFileSync} from 'node:fs'
+import {writeFileSync} from 'node:fs'
 import {join} from 'node:path'
 import type {Redis} from 'ioredis'
 import {describe, expect, it} from 'vitest'
@@ -9,8 +9,8 @@ import {describe, expect, it} from 'vitest'
 import type {RepairAction} from '../../src/lib/repairs/actions.js'
 import {runCli} from '../helpers/cli.js'
 import {useTestDb} from '../helpers/db.js'
-import {freePort, startRedis} from '../helpers/redis-server.js'
-import {applyJournaled, dumps, startLoadingRedis} from '../helpers/repairs.js'
+import {startRedis} from '../helpers/redis-server.js'
+import {applyJournaled, dumps, startSlowLoadingRedis} from '../helpers/repairs.js'
 
 const ctx = useTestDb()
 const jd = ctx.journals
@@ -156,20 +156,8 @@ describe('qdoctor undo refuses to write where writes would be wrong', () => {
   })
 
   it('refuses a server still loading its dataset with exit 4', async () => {
-    // An RDB big enough to take a few seconds to load with a per-key delay.
-    const source = await startRedis()
-    const rdbDir = join(jd.dir, 'rdb')
-    mkdirSync(rdbDir)
-    try {
-      const s = source.client(0)
-      await s.eval(`for i = 1, 3000 do redis.call('SET', 'k' .. i, 'v') end return 1`, 0)
-      await s.save()
-      copyFileSync(join(source.dir, 'dump.rdb'), join(rdbDir, 'dump.rdb'))
-    } finally {
-      await source.stop()
-    }
     const {path} = await repaired(ctx.db.redis, ctx.db.url)
-    const loading = await startLoadingRedis(rdbDir, await freePort())
+    const loading = await startSlowLoadingRedis(jd.dir)
     try {
       const r = await runCli(['undo', path, '--url', `redis://127.0.0.1:${loading.port}/0`, '--yes'])
       expect(r.code).toBe(4)

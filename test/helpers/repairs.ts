@@ -1,6 +1,8 @@
 // Helpers for the repair-engine tests: connections, DUMP snapshots, journals in a temp dir, undo.
 import {type ChildProcess, spawn} from 'node:child_process'
 import {connect as tcpConnect} from 'node:net'
+import {copyFileSync, mkdirSync} from 'node:fs'
+import {join} from 'node:path'
 import type {Redis} from 'ioredis'
 
 import {Connection} from '../../src/lib/redis/connect.js'
@@ -43,6 +45,8 @@ export async function expectedAfterUndo(redis: Redis, before: Record<string, str
   for (const k of unlinked) out[k] = await asRestored(redis, before[k] ?? null)
   return out
 }
+
+import {freePort, startRedis} from './redis-server.js'
 
 export {journalDir} from './journals.js'
 
@@ -107,4 +111,20 @@ export async function startLoadingRedis(rdbDir: string, port: number): Promise<{
       })
     },
   }
+}
+
+/** A redis-server that stays in LOADING for a few seconds: an RDB of 3,000 keys loaded with a per-key delay. */
+export async function startSlowLoadingRedis(workDir: string): Promise<{port: number; stop: () => Promise<void>}> {
+  const source = await startRedis()
+  const rdbDir = join(workDir, `rdb-${source.port}`)
+  mkdirSync(rdbDir)
+  try {
+    const s = source.client(0)
+    await s.eval(`for i = 1, 3000 do redis.call('SET', 'k' .. i, 'v') end return 1`, 0)
+    await s.save()
+    copyFileSync(join(source.dir, 'dump.rdb'), join(rdbDir, 'dump.rdb'))
+  } finally {
+    await source.stop()
+  }
+  return startLoadingRedis(rdbDir, await freePort())
 }
