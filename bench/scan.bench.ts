@@ -8,22 +8,23 @@
 // 2*BENCH_KEYS, qdoctor-only memory check, 0 skips), BENCH_RUNS (runs of each scanner per measurement, median
 // taken; default 3), BENCH_FILL=lua (load filler with Lua instead of DEBUG POPULATE).
 // Writes bench/results.json. Exits 1 if any scan's keys differ from the keys that were loaded.
-import {type ChildProcess, execFileSync, spawn} from 'node:child_process'
-import {createHash} from 'node:crypto'
-import {existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
+import {existsSync, mkdtempSync, readFileSync, rmSync} from 'node:fs'
 import os from 'node:os'
 import {dirname, join} from 'node:path'
 import {fileURLToPath} from 'node:url'
 
-import Table from 'cli-table3'
 import type {Redis} from 'ioredis'
 
-import {type RedisServer, startRedis} from '../test/helpers/redis-server.js'
+import type {RedisServer} from '../test/helpers/redis-server.js'
+import {envInt, envIntOrOff} from './lib/env.js'
+import {evalInBatches, Filler, usedMemoryMB, waitForRehash, withServerStats} from './lib/load.js'
+import {run} from './lib/process.js'
+import {finishBench, fmtKeys, fmtMB, fmtMs, median, signed, table} from './lib/report.js'
+import {runBench, startBenchServer} from './lib/server.js'
 
 const BENCH_DIR = dirname(fileURLToPath(import.meta.url))
 const ROOT = dirname(BENCH_DIR)
 const CHILD = join(BENCH_DIR, 'scan-child.mjs')
-const RESULTS = join(BENCH_DIR, 'results.json')
 const PATTERN = 'b-*-failinfo'
 const TARGET_RATIO = 0.3
 /** Keys per EVAL when loading with Lua. */
@@ -31,20 +32,11 @@ const LUA_BATCH = 10_000
 
 // ---------------------------------------------------------------------------------------------- config
 
-function envInt(name: string, fallback: number): number {
-  const raw = process.env[name]
-  if (raw === undefined || raw === '') return fallback
-  const value = Number(raw.replace(/[_,]/g, ''))
-  if (!Number.isInteger(value) || value <= 0) throw new Error(`${name} must be a positive integer, got "${raw}"`)
-  return value
-}
-
 const KEYS = envInt('BENCH_KEYS', 2_000_000)
 const SMALL_KEYS = envInt('BENCH_SMALL_KEYS', Math.floor(KEYS / 4))
 const RUNS = envInt('BENCH_RUNS', 3)
 /** A third, larger keyspace scanned by qdoctor only (memory check; no redis-cli). 0 skips it. */
-const XL_KEYS = process.env.BENCH_XL_KEYS === '0' ? 0 : envInt('BENCH_XL_KEYS', 2 * KEYS)
-const FILL_WITH_LUA = process.env.BENCH_FILL === 'lua'
+const XL_KEYS = envIntOrOff('BENCH_XL_KEYS', 2 * KEYS)
 if (KEYS < 20_000) throw new Error('BENCH_KEYS must be at least 20000')
 if (SMALL_KEYS >= KEYS || SMALL_KEYS < 5_000) throw new Error('BENCH_SMALL_KEYS must be between 5000 and BENCH_KEYS')
 if (XL_KEYS && XL_KEYS <= KEYS) throw new Error('BENCH_XL_KEYS must be larger than BENCH_KEYS (or 0 to skip)')
@@ -83,8 +75,6 @@ for i = from, to - 1 do
       backtrace = {'app/workers/import_worker.rb:42:in perform', 'sidekiq/processor.rb:202:in execute_job'}}))
   elseif kind == 'failinfo-legacy' then
     redis.call('SET', b .. '-failinfo', 'NoMethodError: undefined method for nil')
-  elseif kind == 'filler' then
-    redis.call('SET', 'cache:' .. i, 'value:' .. i)
   end
 end
 return to - from
@@ -119,17 +109,9 @@ end
 return 1
 `
 
-interface LoadInfo {
-  ms: number
-  filler: number
-  fillMethod: 'debug-populate' | 'lua'
-}
-
 async function evalBatched(redis: Redis, kind: string, from: number, to: number): Promise<void> {
   const now = String(Math.floor(Date.now() / 1000))
-  for (let start = from; start < to; start += LUA_BATCH) {
-    await redis.eval(BATCH_LUA, 0, kind, start, Math.min(start + LUA_BATCH, to), now)
-  }
+  await evalInBatches(redis, BATCH_LUA, from, to, LUA_BATCH, (start, end) => [kind, start, end, now])
 }
 
 /** The Sidekiq part of the keyspace (batches, failinfo, queues, retry/dead/schedule, stats). */
@@ -141,43 +123,7 @@ async function loadSidekiq(redis: Redis): Promise<void> {
   await redis.eval(QUEUES_LUA, 0, Math.floor(Date.now() / 1000), ...days)
 }
 
-let fillMethod: LoadInfo['fillMethod'] = FILL_WITH_LUA ? 'lua' : 'debug-populate'
-let fillerLoaded = 0
-
-/** Grow the filler (`cache:<n>` strings) until the database holds exactly `total` keys. */
-async function fillTo(redis: Redis, total: number): Promise<void> {
-  const size = await redis.dbsize()
-  const want = fillerLoaded + (total - size)
-  if (want < fillerLoaded) throw new Error(`keyspace already holds ${size} keys, more than ${total}`)
-  if (fillMethod === 'debug-populate') {
-    try {
-      // Creates cache:0 … cache:<want-1>, skipping those that exist; value "value:<n>".
-      await redis.call('DEBUG', 'POPULATE', String(want), 'cache')
-    } catch (err) {
-      console.warn(`DEBUG POPULATE unavailable (${(err as Error).message}); loading filler with Lua instead.`)
-      fillMethod = 'lua'
-    }
-  }
-  if (fillMethod === 'lua') await evalBatched(redis, 'filler', fillerLoaded, want)
-  fillerLoaded = want
-  const after = await redis.dbsize()
-  if (after !== total) throw new Error(`loaded ${after} keys, expected ${total}`)
-}
-
-/** SCAN can return a key twice while the main table rehashes: wait for a quiet table so runs compare. */
-async function waitForRehash(redis: Redis, timeoutMs = 30_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs
-  while (Date.now() < deadline) {
-    let stats: string
-    try {
-      stats = String(await redis.call('DEBUG', 'HTSTATS', '0'))
-    } catch {
-      return // DEBUG disabled: duplicates are still handled (redis-cli output is deduplicated below)
-    }
-    if (!/rehashing/i.test(stats)) return
-    await new Promise((resolve) => setTimeout(resolve, 200))
-  }
-}
+const filler = new Filler()
 
 // ---------------------------------------------------------------------------------------------- measuring
 
@@ -243,30 +189,6 @@ interface SizeResult extends MemoryResult {
 }
 
 const mismatches: string[] = []
-const children = new Set<ChildProcess>()
-
-function run(cmd: string, args: string[]): Promise<{wallMs: number; stdout: string; stderr: string}> {
-  return new Promise((resolve, reject) => {
-    const env = {...process.env}
-    delete env.NODE_OPTIONS // the scan child must be bare node, not node + tsx
-    const t0 = performance.now()
-    const child = spawn(cmd, args, {stdio: ['ignore', 'pipe', 'pipe'], env})
-    children.add(child)
-    const out: Buffer[] = []
-    const err: Buffer[] = []
-    child.stdout.on('data', (d: Buffer) => out.push(d))
-    child.stderr.on('data', (d: Buffer) => err.push(d))
-    child.on('error', reject)
-    child.on('close', (code, signal) => {
-      const wallMs = performance.now() - t0
-      children.delete(child)
-      const stdout = Buffer.concat(out).toString()
-      const stderr = Buffer.concat(err).toString()
-      if (code !== 0) reject(new Error(`${cmd} ${args.join(' ')} failed (${signal ?? `exit ${code}`}): ${stderr.trim()}`))
-      else resolve({wallMs, stdout, stderr})
-    })
-  })
-}
 
 function compareKeys(label: string, got: string[], expected: string[]): void {
   const gotSet = new Set(got)
@@ -284,10 +206,8 @@ function compareKeys(label: string, got: string[], expected: string[]): void {
 
 /** SCAN calls and Redis's own SCAN time (INFO commandstats) during `work`, on the throwaway server. */
 async function withServerScanStats<T>(redis: Redis, work: () => Promise<T>): Promise<{value: T; calls: number; usec: number}> {
-  await redis.config('RESETSTAT')
-  const value = await work()
-  const stat = /cmdstat_scan:calls=(\d+),usec=(\d+)/.exec(await redis.info('commandstats'))
-  return {value, calls: Number(stat?.[1] ?? 0), usec: Number(stat?.[2] ?? 0)}
+  const {value, stats} = await withServerStats(redis, work)
+  return {value, calls: stats.commands.scan?.calls ?? 0, usec: stats.commands.scan?.usec ?? 0}
 }
 
 async function measureRedisCli(redis: Redis, port: number, label: string): Promise<CliMeasure> {
@@ -353,24 +273,13 @@ function rssMB(r: ChildResult): number {
   return (r.vmHwmKB ?? r.maxRssKB) / 1024
 }
 
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b)
-  const mid = Math.floor(sorted.length / 2)
-  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2
-}
-
-async function usedMemoryMB(redis: Redis): Promise<number> {
-  const info = await redis.info('memory')
-  return Number(/used_memory:(\d+)/.exec(info)?.[1] ?? 0) / 1024 / 1024
-}
-
 async function load(redis: Redis, keys: number): Promise<number> {
   const t0 = performance.now()
   if ((await redis.dbsize()) === 0) await loadSidekiq(redis)
-  await fillTo(redis, keys)
+  await filler.fillTo(redis, keys)
   await waitForRehash(redis)
   const loadMs = performance.now() - t0
-  console.log(`  loaded ${fmtKeys(keys)} keys in ${(loadMs / 1000).toFixed(1)} s (${fillMethod}); scanning…`)
+  console.log(`  loaded ${fmtKeys(keys)} keys in ${(loadMs / 1000).toFixed(1)} s (${filler.method}); scanning…`)
   return loadMs
 }
 
@@ -404,21 +313,8 @@ async function measureSize(server: RedisServer, redis: Redis, keys: number, with
 
 // ---------------------------------------------------------------------------------------------- report
 
-function fmtMs(ms: number): string {
-  return ms >= 1000 ? `${(ms / 1000).toFixed(2)} s` : `${Math.round(ms)} ms`
-}
-function fmtMB(mb: number): string {
-  return `${mb.toFixed(1)} MB`
-}
-function fmtKeys(n: number): string {
-  return n.toLocaleString('en-US')
-}
-
 function printReport(sizes: SizeResult[], xl: MemoryResult | undefined, baseline: QdoctorRun): void {
-  const speed = new Table({
-    head: ['keyspace', 'scanner', 'wall', 'scan only', 'SCAN calls', 'Redis time in SCAN', 'keys found', 'expected', 'vs redis-cli'],
-    style: {head: [], border: []},
-  })
+  const speed = table(['keyspace', 'scanner', 'wall', 'scan only', 'SCAN calls', 'Redis time in SCAN', 'keys found', 'expected', 'vs redis-cli'])
   for (const s of sizes) {
     const cli = s.redisCli
     speed.push([fmtKeys(s.keys), 'redis-cli --scan (COUNT 10)', fmtMs(cli.medianWallMs), '', fmtKeys(Math.round(cli.scanCalls)), fmtMs(cli.serverScanMs), fmtKeys(cli.uniqueKeys), fmtKeys(cli.expected), '1.000'])
@@ -438,10 +334,7 @@ function printReport(sizes: SizeResult[], xl: MemoryResult | undefined, baseline
       ])
     }
   }
-  const memory = new Table({
-    head: ['keyspace', 'qdoctor wall', 'peak RSS', 'peak RSS, young gen pinned to 1 MB', 'JS heap retained (after GC)'],
-    style: {head: [], border: []},
-  })
+  const memory = table(['keyspace', 'qdoctor wall', 'peak RSS', 'peak RSS, young gen pinned to 1 MB', 'JS heap retained (after GC)'])
   memory.push(['no scan (connect + PING)', fmtMs(baseline.wallMs), fmtMB(rssMB(baseline)), '', fmtMB(baseline.retainedHeapMB)])
   for (const m of [...sizes, ...(xl ? [xl] : [])]) {
     const last = m.qdoctor.runs[m.qdoctor.runs.length - 1]!
@@ -479,48 +372,11 @@ function printReport(sizes: SizeResult[], xl: MemoryResult | undefined, baseline
   )
 }
 
-function signed(mb: number): string {
-  return `${mb >= 0 ? '+' : ''}${mb.toFixed(1)} MB`
-}
-
 // ---------------------------------------------------------------------------------------------- main
-
-function redisMajor(): number {
-  const version = execFileSync('redis-server', ['--version'], {encoding: 'utf8'})
-  return Number(/v=(\d+)/.exec(version)?.[1] ?? 0)
-}
-
-let server: RedisServer | undefined
-let client: Redis | undefined
-
-let stopping: Promise<void> | undefined
-
-/** Stop children, client and redis-server; every caller (signal handler, normal exit) awaits the same stop. */
-function cleanup(): Promise<void> {
-  stopping ??= (async () => {
-    for (const child of children) child.kill('SIGTERM')
-    client?.disconnect()
-    await server?.stop()
-  })()
-  return stopping
-}
-
-let interrupted = false
-for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-  process.once(signal, () => {
-    interrupted = true
-    console.error(`\n${signal}: stopping the bench redis-server`)
-    void cleanup().finally(() => process.exit(130))
-  })
-}
 
 async function main(): Promise<number> {
   if (!existsSync(join(ROOT, 'dist/lib/redis/scan.js'))) throw new Error('dist/ is missing: run `npm run build` first (`npm run bench` does).')
-  const redisVersion = execFileSync('redis-server', ['--version'], {encoding: 'utf8'}).trim()
-  // DEBUG is off by default since Redis 7.0 (and the option does not exist before it).
-  server = await startRedis(redisMajor() >= 7 ? ['--enable-debug-command', 'yes'] : [])
-  if (server.port === 6379) throw new Error('refusing to benchmark against port 6379')
-  client = server.client(0)
+  const {server, client, version: redisVersion} = await startBenchServer()
   console.log(`redis-server on 127.0.0.1:${server.port} (${redisVersion.split(' ').slice(0, 3).join(' ')}), pattern '${PATTERN}'`)
 
   const {run: baseline} = await qdoctorOnce(server.url(0), ['--baseline'])
@@ -540,27 +396,18 @@ async function main(): Promise<number> {
   const big = sizes[sizes.length - 1]!
   const small = sizes[0]!
   const results = {
-    generatedAt: new Date().toISOString(),
-    machine: {
-      cpus: os.cpus().length,
-      cpuModel: os.cpus()[0]?.model ?? 'unknown',
-      totalMemoryGB: Math.round(os.totalmem() / 1024 ** 3),
-      node: process.version,
-      redisServer: redisVersion,
-      redisCli: execFileSync('redis-cli', ['--version'], {encoding: 'utf8'}).trim(),
-    },
     config: {
       keys: KEYS,
       smallKeys: SMALL_KEYS,
       xlKeys: XL_KEYS,
       pattern: PATTERN,
       runs: RUNS,
-      fillMethod,
+      fillMethod: filler.method,
       keyspace: {
         failinfoHashes: FAILINFO,
         failinfoStrings: FAILINFO_LEGACY,
         batches: BATCHES,
-        fillerAtLargestKeyspace: fillerLoaded,
+        fillerAtLargestKeyspace: filler.loaded,
         note: 'b-<bid> hashes + b-<bid>-jids sets, b-<bid>-failinfo hashes (+1% legacy strings), 15 queue:* lists, retry/schedule/dead zsets, processes, stat:* strings; the rest cache:<n> strings',
       },
     },
@@ -584,25 +431,7 @@ async function main(): Promise<number> {
       mismatches,
     },
   }
-  writeFileSync(RESULTS, JSON.stringify(results, null, 2) + '\n')
-  console.log(`\nwrote ${RESULTS}`)
-
-  if (mismatches.length) {
-    console.error('\nKEY COUNT MISMATCH:')
-    for (const m of mismatches) console.error(`  ${m}`)
-    return 1
-  }
-  return 0
+  return finishBench('scan', redisVersion, results, mismatches, 'KEY COUNT MISMATCH')
 }
 
-let code = 1
-try {
-  code = await main()
-} catch (err) {
-  if (interrupted) await new Promise(() => {}) // the signal handler exits once redis-server is down
-  console.error(`bench failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`)
-  code = 1
-} finally {
-  await cleanup()
-}
-process.exit(code)
+await runBench(main)

@@ -3,8 +3,8 @@ import {Flags} from '@oclif/core'
 import {durationFlag, sizeFlag} from '../lib/command/flags.js'
 import {RepairCommand} from '../lib/command/repair-command.js'
 import {DEFAULT_FAILINFO_THRESHOLDS, FailinfoAggregator, type FailinfoSummary, type Histogram} from '../lib/checks/failinfo.js'
-import {parseInfo} from '../lib/redis/server-info.js'
-import {resilient} from '../lib/redis/resilient.js'
+import {measureFailinfo} from '../lib/checks/families/failinfo.js'
+import {ownScan} from '../lib/redis/keyspace-index.js'
 import type {ReportBuilder} from '../lib/report/builder.js'
 import {kvTable, table} from '../lib/report/render.js'
 import {humanBytes, humanCount, humanSeconds, type Style} from '../lib/report/style.js'
@@ -92,46 +92,32 @@ Pro <= 7.3.5 may still read failinfo of live batches (the failures count): prefe
   /** Scan, measure and judge every failinfo key, handing each one to `consider` (the purge planner). */
   protected async measure(report: ReportBuilder<FailinfoSummary>, nowSeconds: number, consider?: (k: FailinfoKey) => void): Promise<FailinfoAggregator> {
     const f = this.flags
-    const agg = new FailinfoAggregator(
-      {warnBytes: f['warn-bytes'], errorBytes: f['error-bytes'], keyWarnBytes: f['key-warn-bytes'], top: f.top, upgradeCheck: f['upgrade-check']},
-      nowSeconds,
-    )
-    report.summary = agg.summary
     const progress = this.progress('Scanning for b-*-failinfo…')
-    const started = Date.now()
     try {
-      for await (const batch of readFailinfo(this.conn, this.keys, {exact: f.exact, scanCount: f['scan-count']})) {
-        for (const key of batch) {
-          agg.add(key)
-          consider?.(key)
-        }
-        const rate = agg.summary.keys / Math.max(0.001, (Date.now() - started) / 1000)
-        progress.update(`Measured ${humanCount(agg.summary.keys)} failinfo keys, ${humanBytes(agg.summary.bytes)} (${humanCount(Math.round(rate))} keys/s)`)
-      }
+      return await measureFailinfo(
+        {
+          conn: this.conn,
+          keys: this.keys,
+          source: ownScan(this.conn),
+          scanCount: f['scan-count'],
+          settings: {
+            top: f.top,
+            exact: f.exact,
+            'warn-bytes': f['warn-bytes'],
+            'error-bytes': f['error-bytes'],
+            'key-warn-bytes': f['key-warn-bytes'],
+            'upgrade-check': f['upgrade-check'],
+            'error-samples': f['error-samples'],
+          },
+          progress: (text) => progress.update(text),
+        },
+        report,
+        nowSeconds,
+        consider,
+      )
     } finally {
-      // Even a partial scan reports what it saw.
-      const info = parseInfo(await resilient(this.conn, 'reading INFO memory', (redis) => redis.info('memory')).catch(() => ''))
-      agg.finish(info.used_memory ? Number(info.used_memory) : undefined)
-      report.add(...agg.findings)
-      if (agg.summary.unlisted)
-        for (const [check, n] of Object.entries(agg.summary.unlisted)) report.warn(`${n} more ${check} findings not listed (see summary counts).`)
       progress.stop()
     }
-    if (f['error-samples'] > 0) agg.summary.errorClasses = await this.errorClasses(agg)
-    return agg
-  }
-
-  private async errorClasses(agg: FailinfoAggregator): Promise<FailinfoSummary['errorClasses']> {
-    const counts = new Map<string, {count: number; example?: string}>()
-    for (const top of agg.summary.top) {
-      for (const sample of await sampleFailures(this.conn, top.key, this.flags['error-samples'])) {
-        const name = sample.errorClass ?? (sample.unknownFields ? `unknown format (${sample.unknownFields.join(',')})` : 'unknown')
-        const entry = counts.get(name) ?? {count: 0, example: sample.message}
-        entry.count++
-        counts.set(name, entry)
-      }
-    }
-    return [...counts].map(([errorClass, v]) => ({errorClass, ...v})).sort((a, b) => b.count - a.count).slice(0, 10)
   }
 }
 

@@ -14,12 +14,12 @@ export interface CliResult {
   json: <T = any>() => T
 }
 
-export function runCli(args: string[], options: {env?: Record<string, string>; timeoutMs?: number; onSpawn?: (pid: number) => void} = {}): Promise<CliResult> {
+export function runCli(args: string[], options: {env?: Record<string, string>; timeoutMs?: number; onSpawn?: (pid: number) => void; cwd?: string} = {}): Promise<CliResult> {
   return new Promise((resolve, reject) => {
     const env: NodeJS.ProcessEnv = {...process.env, NO_COLOR: '1', FORCE_COLOR: '0', ...options.env}
     if (!options.env?.REDIS_URL) delete env.REDIS_URL
     const child = spawn(process.execPath, [BIN, ...args], {
-      cwd: ROOT,
+      cwd: options.cwd ?? ROOT,
       env,
       stdio: ['ignore', 'pipe', 'pipe'],
     })

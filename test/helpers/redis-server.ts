@@ -2,10 +2,11 @@
 // A missing redis-server binary fails loudly: tests never skip silently.
 import {type ChildProcess, execFileSync, spawn} from 'node:child_process'
 import {mkdtempSync, rmSync} from 'node:fs'
-import {createServer} from 'node:net'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {Redis} from 'ioredis'
+
+import {freeLocalPort} from '../../src/lib/demo/redis-server.js'
 
 export interface RedisServer {
   port: number
@@ -26,17 +27,8 @@ export function requireRedisServer(): string {
   }
 }
 
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer()
-    srv.unref()
-    srv.on('error', reject)
-    srv.listen(0, '127.0.0.1', () => {
-      const address = srv.address()
-      srv.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port'))))
-    })
-  })
-}
+/** A free port on 127.0.0.1, never 6379 (the product's own helper, also used by `qdoctor demo`). */
+export const freePort = freeLocalPort
 
 export async function startRedis(extraArgs: string[] = [], port?: number): Promise<RedisServer> {
   requireRedisServer()

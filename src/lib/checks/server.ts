@@ -232,7 +232,8 @@ function versionFindings(
   return []
 }
 
-function persistenceOf(facts: ServerFacts): {rdb?: boolean; aof?: boolean} {
+/** RDB save points and AOF from CONFIG (INFO for AOF when CONFIG is forbidden); undefined = unknown. */
+export function persistenceOf(facts: ServerFacts): {rdb?: boolean; aof?: boolean} {
   const {config, info} = facts
   const rdb = config.save !== undefined ? config.save.trim() !== '' : undefined
   const aofText = config.appendonly ?? (info.aof_enabled !== undefined ? (info.aof_enabled === '1' ? 'yes' : 'no') : undefined)

@@ -5,14 +5,14 @@
 import {type Command, Flags} from '@oclif/core'
 
 import type {Action} from '../repairs/actions.js'
-import {type ApplyResult, applyActions, baseRecord} from '../repairs/apply.js'
+import {type ApplyResult, applyActions, applyPipelined, baseRecord} from '../repairs/apply.js'
 import {assertWritable, WriteRefusedError} from '../repairs/guard.js'
 import {JournalWriter} from '../repairs/journal.js'
 import {renderActions} from '../report/actions.js'
 import type {ReportBuilder} from '../report/builder.js'
 import {EXIT} from '../report/exit-status.js'
 import type {Style} from '../report/style.js'
-import type {Report} from '../report/types.js'
+import type {ActionRecord, ActionStatus, Report} from '../report/types.js'
 import {QdoctorCommand, QdoctorError} from './base.js'
 import {confirm, type ConfirmRequest} from './confirm.js'
 
@@ -66,6 +66,24 @@ export interface ExecutePlanOptions {
   notes?: string[]
   /** With --dry-run, ask Redis (read-only) what each undo action would do. */
   precheck?: boolean
+}
+
+/** What the prompt of a streaming plan shows: an upper bound on the actions, and the first ones. */
+export interface StreamRequest extends Omit<ExecutePlanOptions, 'precheck'> {
+  count: number
+  preview?: readonly ActionRecord[]
+}
+
+/** Applies one batch of a streaming plan (journaled, numbered after the batches before it). */
+export type StreamApply = (actions: readonly Action[]) => Promise<ApplyResult>
+
+/** Produces a plan batch by batch, handing each to `apply`; stops when `signal` aborts or a batch comes back stopped. */
+export type PlanStream = (apply: StreamApply, signal: AbortSignal) => Promise<void>
+
+export interface StreamResult {
+  records: ActionRecord[]
+  counts: Record<ActionStatus, number>
+  stopped?: ApplyResult['stopped']
 }
 
 export abstract class RepairCommand<T extends typeof Command> extends QdoctorCommand<T> {
@@ -182,6 +200,62 @@ export abstract class RepairCommand<T extends typeof Command> extends QdoctorCom
       const where = journal ? ` The journal ${journal.path} records what was applied; \`qdoctor undo ${journal.path}\` puts it back.` : ''
       this.markRepairFailed(`Stopped part-way at action ${result.stopped.index + 1} of ${actions.length}: ${result.stopped.reason}.${where}`)
     } else if (result.counts.failed > 0) this.markRepairFailed(`${result.counts.failed} actions failed.`)
+    return result
+  }
+
+  // ---------------------------------------------------------------- streaming plans
+  // Added for `qdoctor dead --retry/--purge/--stop-loop`: a plan produced while it runs (the repair
+  // walks a live set page by page and applies as it goes, so the whole plan is never held). The
+  // guarantees are executePlan's: the replica/loading guard, confirmation (the prompt names an upper
+  // bound; off a terminal --yes is required), one journal for the whole run, Ctrl-C stopping after
+  // the current action, report.actions, and exit code 4 when the run stops part-way or an action
+  // fails. --dry-run and --limit belong to the caller: it plans read-only, and bounds its own walk.
+
+  protected async executeStream(report: ReportBuilder<object>, request: StreamRequest, stream: PlanStream): Promise<StreamResult> {
+    try {
+      await assertWritable(this.conn)
+    } catch (err) {
+      if (err instanceof WriteRefusedError) throw this.refuse(err.message)
+      throw err
+    }
+    if (!this.repairOptions.yes) {
+      if (!this.isInteractive())
+        throw this.refuse(
+          `Refusing to change ${this.conn.target} without confirmation: this is not a terminal, so re-run with --yes to apply up to ${request.count} actions (or with --dry-run to see the plan).`,
+        )
+      const {preview, count, ...wording} = request
+      const io = this.promptStreams()
+      if (preview?.length) io.output.write(renderActions(this.style, preview, 20) + '\n')
+      if (!(await confirm({target: this.conn.target, count, ...wording}, io))) throw this.refuse('Not confirmed: nothing was changed.')
+    }
+    const journal = this.openJournal()
+    if (journal) report.journal = journal.path
+    else report.warn('NO JOURNAL (--no-journal): these changes are not recorded anywhere and cannot be undone.')
+    const interrupt = new AbortController()
+    const onSigint = () => interrupt.abort()
+    process.once('SIGINT', onSigint)
+    const result: StreamResult = {records: [], counts: {planned: 0, applied: 0, skipped: 0, failed: 0, 'not-reached': 0}}
+    const apply: StreamApply = async (actions) => {
+      const first = result.records.length
+      const applied = await applyPipelined(this.conn, actions, {...(journal ? {journal} : {}), signal: interrupt.signal, firstSeq: first + 1})
+      result.records.push(...applied.records)
+      for (const r of applied.records) result.counts[r.status]++
+      if (applied.stopped && !result.stopped) result.stopped = {...applied.stopped, index: first + applied.stopped.index}
+      return applied
+    }
+    let finished = false
+    try {
+      await stream(apply, interrupt.signal)
+      finished = true
+    } finally {
+      process.off('SIGINT', onSigint)
+      report.actions = result.records
+      // No end line unless the whole stream ran: undo reads a journal without one just as well.
+      if (journal) this.closeJournal(journal, report, finished && !result.stopped ? result.counts : undefined)
+    }
+    const where = journal ? ` The journal ${journal.path} records what was applied; \`qdoctor undo ${journal.path}\` puts it back.` : ''
+    if (result.stopped) this.markRepairFailed(`Stopped part-way at action ${result.stopped.index + 1}: ${result.stopped.reason}.${where}`)
+    else if (result.counts.failed > 0) this.markRepairFailed(`${result.counts.failed} actions failed.${where}`)
     return result
   }
 

@@ -9,6 +9,11 @@ export interface ScanKeysOptions {
   /** Redis TYPE filter (`list`, `hash`, …). Falls back to client-side TYPE checks before Redis 6.0. */
   type?: string
   count?: number
+  /**
+   * Client-side filter applied before de-duplication: only kept keys are remembered and yielded, so
+   * a broad MATCH (one pass serving several patterns) holds memory for the kept keys only.
+   */
+  keep?: (key: string) => boolean
   /** Called after every SCAN call with the running totals. */
   onProgress?: (progress: ScanProgress) => void
 }
@@ -48,7 +53,8 @@ export async function* scanKeys(conn: Connection, options: ScanKeysOptions = {})
     }
     cursor = reply[0]
     progress.calls++
-    let keys = reply[1].filter((key) => !seen.has(key) && Boolean(seen.add(key)))
+    const keep = options.keep
+    let keys = reply[1].filter((key) => (!keep || keep(key)) && !seen.has(key) && Boolean(seen.add(key)))
     if (options.type && !serverTypeFilter && keys.length) keys = await keepType(conn, keys, options.type)
     progress.keys += keys.length
     options.onProgress?.(progress)
@@ -56,7 +62,8 @@ export async function* scanKeys(conn: Connection, options: ScanKeysOptions = {})
   } while (cursor !== '0')
 }
 
-async function keepType(conn: Connection, keys: string[], type: string): Promise<string[]> {
+/** The keys of `keys` whose TYPE is `type` (pipelined; keys that vanished are dropped). */
+export async function keepType(conn: Connection, keys: string[], type: string): Promise<string[]> {
   const types = await pipelinedReads(conn, keys, (key) => [['type', key]])
   return keys.filter((_, i) => types[i]?.[0]?.value === type)
 }

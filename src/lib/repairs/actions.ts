@@ -13,6 +13,8 @@ interface ActionBase {
   detail?: string
   /** Bytes this action frees (e.g. MEMORY USAGE of a key to unlink), for the prompt and the report. */
   bytes?: number
+  /** What the action is about in the report's terms (a connection's `{id}`, a process's `{identity}`); copied to its record. */
+  subject?: Record<string, unknown>
 }
 
 /** UNLINK a whole key, if it is still of `expectType`. Journals DUMP + PTTL. */
@@ -20,6 +22,8 @@ export interface UnlinkAction extends ActionBase {
   kind: 'unlink'
   key: string
   expectType: RedisType
+  /** Skip while any of these keys exists (watched with the key, e.g. a companion's parent hash). */
+  unlessExists?: string[]
 }
 
 /**
@@ -52,6 +56,13 @@ export interface SremAction extends ActionBase {
   kind: 'srem'
   key: string
   member: string
+  /**
+   * In the same script, when the member was removed: HINCRBY this counter (e.g. a batch's `pending`
+   * by -1). The hash must exist and the field hold an integer, else nothing is changed at all.
+   */
+  thenHincrby?: {key: string; field: string; by: number}
+  /** Skip while any of these keys exists (e.g. the heartbeat hash of the process the member names). */
+  unlessExists?: string[]
 }
 
 /** HDEL one field, if it still holds `expectValue`. */
@@ -91,6 +102,10 @@ export interface LpushAction extends ActionBase {
   unlessPresentIn?: string[]
   registerSet?: string
   registerMember?: string
+  /** Push only while `member` is in the set `key` (e.g. a jid still in a batch's pending set). */
+  onlyIfMember?: {key: string; member: string}
+  /** The end it is pushed to: `left` (LPUSH, the default) or `right` (RPUSH: the end BRPOP takes from, so it runs next). */
+  toEnd?: 'left' | 'right'
 }
 
 /** Move one exact element from one list to another (LREM 1 + LPUSH/RPUSH in one script). */
@@ -101,6 +116,8 @@ export interface LmoveAction extends ActionBase {
   value: string
   /** Where it lands in `to`: `left` (LPUSH, the default: the end Sidekiq pushes to) or `right`. */
   toEnd?: 'left' | 'right'
+  /** Skip while any of these keys exists (e.g. the heartbeat of the process that owns `from`). */
+  unlessExists?: string[]
 }
 
 /** Make a key expire within `ttlMs` (PEXPIRE; never lengthens a shorter TTL), if it is still of `expectType`. Journals the old PTTL. */
@@ -119,6 +136,45 @@ export interface ClientKillAction extends ActionBase {
   clientLine: string
 }
 
+/**
+ * Move every member of the sorted set `from` into the sorted set `to` in one step: RENAME when `to`
+ * does not exist, else ZUNIONSTORE to 2 to from AGGREGATE MAX + DEL from (MAX: a member in both keeps
+ * its larger score; the default SUM would add them). Nothing is lost, so nothing is journaled but the
+ * action. `purpose` says what undo does: `stash` sets members aside (undo merges what is left in `to`
+ * back into `from`); `unstash` brings stashed members home (undo has nothing to put back).
+ */
+export interface ZmergeAction extends ActionBase {
+  kind: 'zmerge'
+  from: string
+  to: string
+  purpose: 'stash' | 'unstash'
+}
+
+/** ZADD one member with `score`, unless the member is already in `key` (with any score). */
+export interface ZaddIfAbsentAction extends ActionBase {
+  kind: 'zadd-if-absent'
+  key: string
+  member: string
+  /** The score as Redis printed it: written exactly. */
+  score: string
+}
+
+/** RESTORE a whole key from a DUMP payload (base64), unless the key exists. `ttlMs` 0 = no TTL. */
+export interface RestoreIfAbsentAction extends ActionBase {
+  kind: 'restore-if-absent'
+  key: string
+  dump: string
+  ttlMs: number
+}
+
+/** SET a string key, unless the key exists. `ttlMs` 0 = no TTL. */
+export interface SetIfAbsentAction extends ActionBase {
+  kind: 'set-if-absent'
+  key: string
+  value: string
+  ttlMs: number
+}
+
 /** A change a repair plans. */
 export type RepairAction =
   | UnlinkAction
@@ -132,6 +188,10 @@ export type RepairAction =
   | LmoveAction
   | ExpireAction
   | ClientKillAction
+  | ZmergeAction
+  | ZaddIfAbsentAction
+  | RestoreIfAbsentAction
+  | SetIfAbsentAction
 
 export type RepairKind = RepairAction['kind']
 
@@ -147,6 +207,10 @@ export const REPAIR_KINDS: readonly RepairKind[] = [
   'lmove',
   'expire',
   'client-kill',
+  'zmerge',
+  'zadd-if-absent',
+  'restore-if-absent',
+  'set-if-absent',
 ]
 
 /** Put back what one journal entry says a repair changed (built by undo.ts from a journal). */
@@ -183,12 +247,28 @@ export function validateAction(action: Action): void {
       if (action.kind === 'zmove' && Boolean(action.registerSet) !== (action.registerMember !== undefined))
         fail('registerSet and registerMember go together')
       break
+    case 'srem':
+      if (action.thenHincrby && (!Number.isSafeInteger(action.thenHincrby.by) || action.thenHincrby.by === 0)) fail('thenHincrby.by must be a non-zero integer')
+      break
     case 'hincrby':
       if (!Number.isSafeInteger(action.by) || action.by === 0) fail('by must be a non-zero integer')
       if (action.expectValue !== null && !/^-?\d+$/.test(action.expectValue)) fail(`expectValue "${action.expectValue}" is not an integer`)
       break
     case 'lpush':
       if (Boolean(action.registerSet) !== (action.registerMember !== undefined)) fail('registerSet and registerMember go together')
+      if (action.toEnd !== undefined && action.toEnd !== 'left' && action.toEnd !== 'right') fail(`unknown end ${String(action.toEnd)}`)
+      break
+    case 'zadd-if-absent':
+      if (!/^[-+]?(inf|\d+(\.\d*)?([eE][-+]?\d+)?|\.\d+([eE][-+]?\d+)?)$/i.test(action.score)) fail(`score "${action.score}" is not a score`)
+      break
+    case 'restore-if-absent':
+    case 'set-if-absent':
+      if (!Number.isSafeInteger(action.ttlMs) || action.ttlMs < 0) fail('ttlMs must be 0 (no TTL) or a positive integer')
+      if (action.kind === 'restore-if-absent' && !action.dump) fail('dump is required')
+      break
+    case 'zmerge':
+      if (action.from === action.to) fail('from and to must differ')
+      if (action.purpose !== 'stash' && action.purpose !== 'unstash') fail(`unknown purpose ${String(action.purpose)}`)
       break
     case 'client-kill':
       if (!/^\d+$/.test(action.id)) fail(`client id "${action.id}" is not a number`)
@@ -205,6 +285,7 @@ export function keyOf(action: Action): string | undefined {
   switch (action.kind) {
     case 'zmove':
     case 'lmove':
+    case 'zmerge':
       return action.from
     case 'client-kill':
       return undefined
@@ -236,8 +317,11 @@ export function describeAction(action: Action): string {
     }
     case 'zrem':
       return `ZREM ${action.key} ${JSON.stringify(clip(action.member))} (score ${action.expectScore})`
-    case 'srem':
-      return `SREM ${action.key} ${JSON.stringify(clip(action.member))}`
+    case 'srem': {
+      const inc = action.thenHincrby ? ` + HINCRBY ${action.thenHincrby.key} ${action.thenHincrby.field} ${action.thenHincrby.by}` : ''
+      const guard = action.unlessExists?.length ? ` unless ${action.unlessExists.join(', ')} exists` : ''
+      return `SREM ${action.key} ${JSON.stringify(clip(action.member))}${inc}${guard}`
+    }
     case 'hdel':
       return `HDEL ${action.key} ${action.field}`
     case 'hset':
@@ -245,13 +329,21 @@ export function describeAction(action: Action): string {
     case 'hincrby':
       return `HINCRBY ${action.key} ${action.field} ${action.by} (was ${action.expectValue ?? 'absent'})`
     case 'lpush':
-      return `LPUSH ${action.key} ${JSON.stringify(clip(action.value))}`
+      return `${action.toEnd === 'right' ? 'RPUSH' : 'LPUSH'} ${action.key} ${JSON.stringify(clip(action.value))}`
     case 'lmove':
       return `move ${JSON.stringify(clip(action.value))} from ${action.from} to ${action.to}`
     case 'expire':
       return `PEXPIRE ${action.expectType} ${action.key} ${action.ttlMs}ms`
     case 'client-kill':
       return `CLIENT KILL id ${action.id} (${action.expectAddr})`
+    case 'zmerge':
+      return `move every member of ${action.from} into ${action.to} (RENAME, or ZUNIONSTORE … AGGREGATE MAX + DEL)`
+    case 'zadd-if-absent':
+      return `ZADD ${action.key} ${action.score} ${JSON.stringify(clip(action.member))} (unless already there)`
+    case 'restore-if-absent':
+      return `RESTORE ${action.key}${action.ttlMs ? ` (TTL ${action.ttlMs}ms)` : ''} (unless it exists)`
+    case 'set-if-absent':
+      return `SET ${action.key} ${JSON.stringify(clip(action.value))}${action.ttlMs ? ` (TTL ${action.ttlMs}ms)` : ''} (unless it exists)`
     case 'undo':
       return `put back: ${describeAction(action.entry.action)}${action.inDoubt ? ' (in doubt: the run stopped before recording its outcome)' : ''}`
   }

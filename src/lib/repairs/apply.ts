@@ -39,6 +39,8 @@ export interface ApplyOptions {
   hooks?: ApplyHooks
   /** Aborting (Ctrl-C) stops after the current action. */
   signal?: AbortSignal
+  /** Journal sequence number of the first action (default 1): a plan applied in several calls to one journal continues its numbering. */
+  firstSeq?: number
 }
 
 export interface ApplyResult {
@@ -71,7 +73,7 @@ export async function applyActions(conn: Connection, actions: readonly Action[],
       break
     }
     const action = actions[i]!
-    const ctx: StepContext = {conn, journal: options.journal, seq: i + 1, index: i, hooks: options.hooks, mode, intentWritten: false}
+    const ctx: StepContext = {conn, journal: options.journal, seq: (options.firstSeq ?? 1) + i, index: i, hooks: options.hooks, mode, intentWritten: false}
     let result: StepResult
     try {
       result = await runStep(ctx, action)
@@ -111,7 +113,14 @@ function withReason(action: Action, reason: string): string {
 export function baseRecord(action: Action, status: ActionStatus): ActionRecord {
   const key = keyOf(action)
   const bytes = action.bytes ?? (action.kind === 'undo' ? action.entry.dumpBytes : undefined)
-  return {step: stepOf(action), ...(key !== undefined ? {key} : {}), status, detail: describeAction(action), ...(bytes !== undefined ? {bytes} : {})}
+  return {
+    step: stepOf(action),
+    ...(key !== undefined ? {key} : {}),
+    status,
+    detail: describeAction(action),
+    ...(bytes !== undefined ? {bytes} : {}),
+    ...(action.subject ? {subject: action.subject} : {}),
+  }
 }
 
 function failureReason(conn: Connection, err: unknown, ctx: StepContext): string {
@@ -171,8 +180,10 @@ function scriptCall(action: Exclude<RepairAction, {kind: 'unlink' | 'expire' | '
       ]
     case 'zrem':
       return [S.ZREM, [action.key], [action.member, action.expectScore]]
-    case 'srem':
-      return [S.SREM, [action.key], [action.member]]
+    case 'srem': {
+      const inc = action.thenHincrby
+      return [S.SREM, [action.key, ...(inc ? [inc.key] : []), ...(action.unlessExists ?? [])], [action.member, ...(inc ? [inc.field, String(inc.by)] : [])]]
+    }
     case 'hdel':
       return [S.HFIELD, [action.key], ['hdel', action.field, '1', action.expectValue, '']]
     case 'hset':
@@ -181,11 +192,24 @@ function scriptCall(action: Exclude<RepairAction, {kind: 'unlink' | 'expire' | '
       return [S.HFIELD, [action.key], ['hincrby', action.field, action.expectValue === null ? '0' : '1', action.expectValue ?? '', String(action.by)]]
     case 'lpush': {
       const reg = action.registerSet ? [action.registerSet] : []
+      const member = action.onlyIfMember ? [action.onlyIfMember.key] : []
       const checks = (action.unlessPresentIn ?? []).filter((k) => k !== action.key)
-      return [S.LPUSH, [action.key, ...reg, ...checks], [action.value, reg.length ? '1' : '0', ...(reg.length ? [action.registerMember!] : [])]]
+      return [
+        S.LPUSH,
+        [action.key, ...reg, ...member, ...checks],
+        [action.value, reg.length ? '1' : '0', action.registerMember ?? '', member.length ? '1' : '0', action.onlyIfMember?.member ?? '', action.toEnd ?? 'left'],
+      ]
     }
     case 'lmove':
-      return [S.LMOVE, [action.from, action.to], [action.value, action.toEnd ?? 'left']]
+      return [S.LMOVE, [action.from, action.to, ...(action.unlessExists ?? [])], [action.value, action.toEnd ?? 'left']]
+    case 'zmerge':
+      return [S.ZMERGE, [action.from, action.to], []]
+    case 'zadd-if-absent':
+      return [S.ZADD_IF_ABSENT, [action.key], [action.member, action.score]]
+    case 'restore-if-absent':
+      return [S.RESTORE_IF_ABSENT, [action.key], [Buffer.from(action.dump, 'base64'), String(action.ttlMs)]]
+    case 'set-if-absent':
+      return [S.SET_IF_ABSENT, [action.key], [action.value, String(action.ttlMs)]]
   }
 }
 
@@ -209,6 +233,8 @@ async function script1(ctx: StepContext, redis: Redis, script: S.LuaScript, keys
 function forward([status, reason]: [string, string]): StepResult {
   if (status === 'applied') return applied()
   if (status === 'skipped') return skipped(reason)
+  // The server refused this one write (e.g. RESTORE of a DUMP from a newer Redis): it failed, the run goes on.
+  if (status === 'refused') return {status: 'failed', outcome: 'failed', reason}
   throw new Error(`unexpected script status ${status}`)
 }
 
@@ -221,20 +247,24 @@ const skipped = (reason: string): StepResult => ({status: 'skipped', outcome: 's
  */
 async function wholeKey(ctx: StepContext, redis: Redis, action: Extract<RepairAction, {kind: 'unlink' | 'expire'}>): Promise<StepResult> {
   const key = action.key
+  const guards = action.kind === 'unlink' ? (action.unlessExists ?? []) : []
   await ctx.conn.budget.take(1)
-  await redis.watch(key)
+  await redis.watch(key, ...guards)
   let watching = true
   try {
     const reads = redis.pipeline().type(key).pttl(key).time()
     if (action.kind === 'unlink') reads.dumpBuffer(key)
-    await ctx.conn.budget.take(action.kind === 'unlink' ? 4 : 3)
+    for (const g of guards) reads.exists(g)
+    await ctx.conn.budget.take((action.kind === 'unlink' ? 4 : 3) + guards.length)
     const replies = (await reads.exec()) ?? []
     for (const [err] of replies) if (err) throw err
     const type = replies[0]![1] as string
     const pttl = Number(replies[1]![1])
     const [sec, usec] = replies[2]![1] as [string, string]
     const dump = action.kind === 'unlink' ? (replies[3]![1] as Buffer | null) : undefined
+    const present = guards.find((_, i) => Number(replies[4 + i]![1]) === 1)
     if (type === 'none') return skipped('the key no longer exists')
+    if (present !== undefined) return skipped(`${present} exists`)
     if (type !== action.expectType) return skipped(`the key is now a ${type}, not a ${action.expectType}`)
     if (action.kind === 'expire' && pttl >= 0 && pttl <= action.ttlMs) return skipped(`it already expires within ${action.ttlMs}ms (PTTL ${pttl})`)
     if (action.kind === 'unlink' && (!dump || dump.length > MAX_JOURNALED_DUMP_BYTES))
@@ -295,9 +325,11 @@ async function runUndo(ctx: StepContext, action: UndoAction): Promise<StepResult
     case 'zrem':
       reply = await script1(ctx, redis, S.UNDO_ZREM, [a.key], [...head, a.member, a.expectScore])
       break
-    case 'srem':
-      reply = await script1(ctx, redis, S.UNDO_SREM, [a.key], [...head, a.member])
+    case 'srem': {
+      const inc = a.thenHincrby
+      reply = await script1(ctx, redis, S.UNDO_SREM, [a.key, ...(inc ? [inc.key] : [])], [...head, a.member, ...(inc ? [inc.field, String(-inc.by)] : [])])
       break
+    }
     case 'hdel':
       reply = await script1(ctx, redis, S.UNDO_HFIELD, [a.key], [...head, a.field, '1', a.expectValue, '0', '', ''])
       break
@@ -314,6 +346,18 @@ async function runUndo(ctx: StepContext, action: UndoAction): Promise<StepResult
       break
     case 'lmove':
       reply = await script1(ctx, redis, S.UNDO_LMOVE, [a.from, a.to], [...head, a.value])
+      break
+    case 'zmerge':
+      reply = await script1(ctx, redis, S.UNDO_ZMERGE, [a.from, a.to], [...head, a.purpose])
+      break
+    case 'zadd-if-absent':
+      reply = await script1(ctx, redis, S.UNDO_ZADD_IF_ABSENT, [a.key], [...head, a.member, a.score])
+      break
+    case 'restore-if-absent':
+      reply = await script1(ctx, redis, S.UNDO_RESTORE_IF_ABSENT, [a.key, scratchKeyFor(a.key)], [...head, Buffer.from(a.dump, 'base64')])
+      break
+    case 'set-if-absent':
+      reply = await script1(ctx, redis, S.UNDO_SET_IF_ABSENT, [a.key], [...head, a.value])
       break
   }
   return undoResult(ctx.mode, reply)
@@ -353,4 +397,88 @@ async function redisTimeMs(ctx: StepContext, redis: Redis): Promise<number> {
   await ctx.conn.budget.take(1)
   const [sec, usec] = await redis.time()
   return Number(sec) * 1000 + Math.floor(Number(usec) / 1000)
+}
+
+// ---------------------------------------------------------------- pipelined batches
+// Added for `qdoctor dead --retry/--purge`: thousands of small conditional moves (one zmove or zrem
+// per job) sent in pipelined batches. The journal protocol holds per batch: every intent of the
+// batch is written and fsync'ed (once) before the batch is sent, outcomes follow. Each script is
+// still atomic and conditional on the server, so only round trips and fsyncs are saved. An error
+// stops the run after its batch; a batch whose replies were lost leaves its entries "in doubt",
+// which undo checks one by one. Other kinds (and the check mode) go through applyActions.
+
+/** Actions applyPipelined sends in batches. */
+export type PipelinedAction = Extract<RepairAction, {kind: 'zmove' | 'zrem'}>
+
+export const DEFAULT_PIPELINE_BATCH = 1000
+
+export async function applyPipelined(conn: Connection, actions: readonly Action[], options: ApplyOptions & {batch?: number} = {}): Promise<ApplyResult> {
+  if (options.mode === 'check' || !actions.every((a): a is PipelinedAction => a.kind === 'zmove' || a.kind === 'zrem')) return applyActions(conn, actions, options)
+  for (const a of actions) validateAction(a)
+  const size = Math.max(1, options.batch ?? DEFAULT_PIPELINE_BATCH)
+  const records: ActionRecord[] = actions.map((a) => baseRecord(a, 'not-reached'))
+  const outcomes: Outcome[] = actions.map(() => 'not-reached')
+  const firstSeq = options.firstSeq ?? 1
+  let stopped: ApplyResult['stopped']
+  for (let start = 0; start < actions.length && !stopped; start += size) {
+    if (options.signal?.aborted) {
+      stopped = {index: start, reason: 'interrupted: stopped before this action'}
+      break
+    }
+    const batch = actions.slice(start, start + size)
+    if (options.journal) {
+      try {
+        options.journal.intents(batch.map((action, i) => ({seq: firstSeq + start + i, action})))
+      } catch (err) {
+        const reason = `could not write the journal (${(err as Error).message}); nothing was changed for this action`
+        records[start] = {...baseRecord(batch[0]!, 'failed'), detail: `${describeAction(batch[0]!)}: ${reason}`}
+        outcomes[start] = 'failed'
+        stopped = {index: start, reason, error: err}
+        break
+      }
+    }
+    for (let i = 0; i < batch.length; i++) await options.hooks?.beforeWrite?.(start + i, batch[i]!)
+    const calls = batch.map((a) => scriptCall(a))
+    const scripts = [...new Set(calls.map(([script]) => script))]
+    let replies: Array<[Error | null, unknown]>
+    try {
+      const redis = await conn.redis()
+      await conn.budget.take(batch.length + scripts.length)
+      const pipe = redis.pipeline()
+      // Loaded in the same pipeline, so every EVALSHA after it finds its script.
+      for (const script of scripts) pipe.script('LOAD', script.source)
+      for (const [script, keys, args] of calls) pipe.evalsha(script.sha, keys.length, ...keys, ...args)
+      replies = ((await pipe.exec()) ?? []).slice(scripts.length) as Array<[Error | null, unknown]>
+    } catch (err) {
+      replies = batch.map(() => [err as Error, null])
+    }
+    for (let i = 0; i < batch.length; i++) {
+      const index = start + i
+      const action = batch[i]!
+      const seq = firstSeq + index
+      const [err, reply] = replies[i] ?? [new Error('no reply'), null]
+      const status = Array.isArray(reply) && typeof reply[0] === 'string' ? [reply[0], String(reply[1] ?? '')] : undefined
+      if (err || !status || (status[0] !== 'applied' && status[0] !== 'skipped')) {
+        const ctx: StepContext = {conn, journal: options.journal, seq, index, hooks: options.hooks, mode: 'apply', intentWritten: Boolean(options.journal)}
+        const reason = err ? failureReason(conn, err, ctx) : `script ${action.kind} returned an unexpected reply: ${JSON.stringify(reply)}`
+        records[index] = {...baseRecord(action, 'failed'), detail: `${describeAction(action)}: ${reason}`}
+        outcomes[index] = 'failed'
+        tryOutcome(ctx, 'unknown', reason)
+        stopped ??= {index, reason, error: err ?? undefined}
+        continue
+      }
+      const result = forward(status as [string, string])
+      records[index] = {...baseRecord(action, result.status), ...(result.reason ? {detail: withReason(action, result.reason)} : {})}
+      outcomes[index] = result.outcome
+      try {
+        options.journal?.outcome(seq, result.status === 'applied' ? 'applied' : 'skipped', result.reason)
+      } catch (journalErr) {
+        stopped ??= {index: index + 1, reason: `could not write the journal: ${(journalErr as Error).message}`, error: journalErr}
+      }
+      await options.hooks?.afterAction?.(index, records[index]!)
+    }
+  }
+  const counts: Record<ActionStatus, number> = {planned: 0, applied: 0, skipped: 0, failed: 0, 'not-reached': 0}
+  for (const r of records) counts[r.status]++
+  return {records, outcomes, counts, ...(stopped ? {stopped} : {})}
 }

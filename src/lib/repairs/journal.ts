@@ -127,6 +127,13 @@ export class JournalWriter {
     this.flush()
   }
 
+  /** Several intents, flushed to disk once, before any of them is applied (pipelined batches). */
+  intents(entries: ReadonlyArray<{seq: number; action: RepairAction}>): void {
+    const at = new Date().toISOString()
+    this.write(entries.map(({seq, action}) => JSON.stringify({type: 'intent', seq, at, action}) + '\n').join(''))
+    this.flush()
+  }
+
   /**
    * Record what happened. Not fsync'ed on its own: the next intent's flush covers it, and an
    * outcome lost in a machine crash only leaves its entry "in doubt", which undo handles.

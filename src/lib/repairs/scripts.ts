@@ -4,8 +4,8 @@
 // - every check (including TYPE, so no WRONGTYPE error can stop a script half-way) comes before the
 //   first write; the additive write (LPUSH/ZADD, "denyoom") comes first, so a server out of memory
 //   refuses the script before anything was removed;
-// - the reply is {status, reason}: forward scripts answer applied|skipped, undo scripts
-//   restored|already|conflict|expired|would.
+// - the reply is {status, reason}: forward scripts answer applied|skipped (or refused: this one write
+//   failed, the run goes on), undo scripts restored|already|conflict|expired|would.
 import {createHash} from 'node:crypto'
 import type {Redis} from 'ioredis'
 
@@ -78,13 +78,40 @@ redis.call('ZREM', KEYS[1], ARGV[1])
 return {'applied', ''}`,
 )
 
-/** KEYS: key(set)  ARGV: member */
+/** A counter field that HINCRBY can change: the hash exists and the field holds an integer. */
+const COUNTER_OK = `
+local function counterproblem(k, f)
+  local t = typeof(k)
+  if t == 'none' then return k .. ' no longer exists' end
+  if t ~= 'hash' then return k .. ' is now a ' .. t end
+  local cur = redis.call('HGET', k, f)
+  if not cur then return 'field ' .. f .. ' of ' .. k .. ' no longer exists' end
+  if not string.match(cur, '^%-?%d+$') then return 'field ' .. f .. ' of ' .. k .. ' is not an integer' end
+  return nil
+end`
+
+/**
+ * KEYS: key(set), [counter(hash)], unlessExists…  ARGV: member, [field, by]
+ * With a counter (ARGV has field and by): only when the member is there and the counter can be
+ * changed, HINCRBY then SREM. Skipped while any unlessExists key exists.
+ */
 export const SREM = lua(
   'srem',
   `${TYPE_OF}
+${COUNTER_OK}
 local t = typeof(KEYS[1])
 if t == 'none' then return {'skipped', KEYS[1] .. ' no longer exists'} end
 if t ~= 'set' then return {'skipped', KEYS[1] .. ' is now a ' .. t} end
+local counter = ARGV[2] ~= nil
+for i = counter and 3 or 2, #KEYS do
+  if redis.call('EXISTS', KEYS[i]) == 1 then return {'skipped', KEYS[i] .. ' exists'} end
+end
+if counter then
+  if redis.call('SISMEMBER', KEYS[1], ARGV[1]) == 0 then return {'skipped', 'no longer a member of ' .. KEYS[1]} end
+  local why = counterproblem(KEYS[2], ARGV[2])
+  if why then return {'skipped', why} end
+  redis.call('HINCRBY', KEYS[2], ARGV[2], ARGV[3])
+end
 if redis.call('SREM', KEYS[1], ARGV[1]) == 0 then return {'skipped', 'no longer a member of ' .. KEYS[1]} end
 return {'applied', ''}`,
 )
@@ -115,8 +142,8 @@ return {'applied', ''}`,
 )
 
 /**
- * KEYS: key(list), [registerSet], unlessPresentIn…
- * ARGV: value, hasRegister (1|0), [registerMember]
+ * KEYS: key(list), [registerSet], [memberSet], unlessPresentIn…
+ * ARGV: value, hasRegister (1|0), registerMember (or ''), hasMemberCheck (1|0), member (or ''), end (left|right; default left)
  */
 export const LPUSH = lua(
   'lpush',
@@ -130,6 +157,13 @@ if ARGV[2] == '1' then
   local rt = typeof(KEYS[2])
   if rt ~= 'set' and rt ~= 'none' then return {'skipped', KEYS[2] .. ' is a ' .. rt .. ', not a set'} end
 end
+if ARGV[4] == '1' then
+  local mk = KEYS[first]
+  first = first + 1
+  local mt = typeof(mk)
+  if mt ~= 'set' then return {'skipped', mk .. (mt == 'none' and ' no longer exists' or (' is now a ' .. mt))} end
+  if redis.call('SISMEMBER', mk, ARGV[5]) == 0 then return {'skipped', ARGV[5] .. ' is no longer a member of ' .. mk} end
+end
 local present, why = contains(KEYS[1], ARGV[1])
 if present == nil then return {'skipped', why} end
 if present then return {'skipped', 'already in ' .. KEYS[1]} end
@@ -138,15 +172,18 @@ for i = first, #KEYS do
   if present == nil then return {'skipped', why} end
   if present then return {'skipped', 'already in ' .. KEYS[i]} end
 end
-redis.call('LPUSH', KEYS[1], ARGV[1])
+redis.call(ARGV[6] == 'right' and 'RPUSH' or 'LPUSH', KEYS[1], ARGV[1])
 if ARGV[2] == '1' then redis.call('SADD', KEYS[2], ARGV[3]) end
 return {'applied', ''}`,
 )
 
-/** KEYS: from(list), to(list)  ARGV: value, toEnd (left|right) */
+/** KEYS: from(list), to(list), unlessExists…  ARGV: value, toEnd (left|right) */
 export const LMOVE = lua(
   'lmove',
   `${TYPE_OF}
+for i = 3, #KEYS do
+  if redis.call('EXISTS', KEYS[i]) == 1 then return {'skipped', KEYS[i] .. ' exists'} end
+end
 local ft = typeof(KEYS[1])
 if ft == 'none' then return {'skipped', KEYS[1] .. ' no longer exists'} end
 if ft ~= 'list' then return {'skipped', KEYS[1] .. ' is now a ' .. ft} end
@@ -154,6 +191,63 @@ local tt = typeof(KEYS[2])
 if tt ~= 'list' and tt ~= 'none' then return {'skipped', KEYS[2] .. ' is a ' .. tt .. ', not a list'} end
 if redis.call('LREM', KEYS[1], 1, ARGV[1]) == 0 then return {'skipped', 'no longer in ' .. KEYS[1]} end
 if ARGV[2] == 'right' then redis.call('RPUSH', KEYS[2], ARGV[1]) else redis.call('LPUSH', KEYS[2], ARGV[1]) end
+return {'applied', ''}`,
+)
+
+/**
+ * Move a whole sorted set into another: RENAME when the target is absent, else ZUNIONSTORE … AGGREGATE
+ * MAX (never SUM: a member in both keeps its larger score) then DEL. KEYS: from, to  ARGV: none
+ */
+export const ZMERGE = lua(
+  'zmerge',
+  `${TYPE_OF}
+local ft = typeof(KEYS[1])
+if ft == 'none' then return {'skipped', KEYS[1] .. ' does not exist: nothing to move'} end
+if ft ~= 'zset' then return {'skipped', KEYS[1] .. ' is a ' .. ft .. ', not a sorted set'} end
+local tt = typeof(KEYS[2])
+if tt == 'none' then
+  redis.call('RENAME', KEYS[1], KEYS[2])
+  return {'applied', ''}
+end
+if tt ~= 'zset' then return {'skipped', KEYS[2] .. ' is a ' .. tt .. ', not a sorted set'} end
+redis.call('ZUNIONSTORE', KEYS[2], 2, KEYS[2], KEYS[1], 'AGGREGATE', 'MAX')
+redis.call('DEL', KEYS[1])
+return {'applied', ''}`,
+)
+
+// ---- "if absent" writes (snapshot import): add what is missing, never overwrite ----------------
+
+/** KEYS: key(zset)  ARGV: member, score */
+export const ZADD_IF_ABSENT = lua(
+  'zadd-if-absent',
+  `${TYPE_OF}
+local t = typeof(KEYS[1])
+if t ~= 'zset' and t ~= 'none' then return {'skipped', KEYS[1] .. ' is a ' .. t .. ', not a sorted set'} end
+if redis.call('ZSCORE', KEYS[1], ARGV[1]) then return {'skipped', 'already in ' .. KEYS[1]} end
+redis.call('ZADD', KEYS[1], ARGV[2], ARGV[1])
+return {'applied', ''}`,
+)
+
+/**
+ * KEYS: key  ARGV: dump, ttlMs (0 = none)
+ * A payload this Redis refuses (a DUMP from a newer Redis, a damaged one) is answered `refused`
+ * instead of raised: the action fails, the run goes on.
+ */
+export const RESTORE_IF_ABSENT = lua(
+  'restore-if-absent',
+  `
+if redis.call('EXISTS', KEYS[1]) == 1 then return {'skipped', KEYS[1] .. ' already exists'} end
+local r = redis.pcall('RESTORE', KEYS[1], ARGV[2], ARGV[1])
+if type(r) == 'table' and r.err then return {'refused', 'RESTORE refused: ' .. r.err} end
+return {'applied', ''}`,
+)
+
+/** KEYS: key  ARGV: value, ttlMs (0 = none) */
+export const SET_IF_ABSENT = lua(
+  'set-if-absent',
+  `
+if redis.call('EXISTS', KEYS[1]) == 1 then return {'skipped', KEYS[1] .. ' already exists'} end
+if ARGV[2] ~= '0' then redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2]) else redis.call('SET', KEYS[1], ARGV[1]) end
 return {'applied', ''}`,
 )
 
@@ -267,16 +361,30 @@ redis.call('ZADD', KEYS[1], ARGV[4], ARGV[3])
 return {'restored', 're-added although it had left ' .. KEYS[2] .. ' (--force)'}`,
 )
 
-/** Put back a removed set member. KEYS: key  ARGV: mode, force, member */
+/**
+ * Put back a removed set member (and undo the counter change made with it).
+ * KEYS: key, [counter]  ARGV: mode, force, member, [field, inverse by]
+ * A counter that is gone or no longer an integer is a conflict; --force then puts the member back alone.
+ */
 export const UNDO_SREM = lua(
   'undo-srem',
   `${TYPE_OF}
+${COUNTER_OK}
 local t = typeof(KEYS[1])
 if t ~= 'set' and t ~= 'none' then return {'conflict', KEYS[1] .. ' is now a ' .. t} end
 if t == 'set' and redis.call('SISMEMBER', KEYS[1], ARGV[3]) == 1 then return {'already', 'the member is back'} end
-if ARGV[1] == 'check' then return {'would', 'would SADD it back'} end
+local counter = KEYS[2] ~= nil
+if counter then
+  local why = counterproblem(KEYS[2], ARGV[4])
+  if why then
+    if ARGV[2] ~= '1' then return {'conflict', why .. '; not put back (--force puts the member back without the counter)'} end
+    counter = false
+  end
+end
+if ARGV[1] == 'check' then return {'would', counter and 'would SADD it back and HINCRBY the counter back' or 'would SADD it back'} end
+if counter then redis.call('HINCRBY', KEYS[2], ARGV[4], ARGV[5]) end
 redis.call('SADD', KEYS[1], ARGV[3])
-return {'restored', 'SADDed back'}`,
+return {'restored', counter and 'SADDed back, counter restored' or 'SADDed back'}`,
 )
 
 /**
@@ -350,6 +458,82 @@ if back then return {'already', 'it is back in ' .. KEYS[1]} end
 if ARGV[2] ~= '1' then return {'conflict', 'it is no longer in ' .. KEYS[2] .. ' (a worker may have run it); not pushed back to ' .. KEYS[1] .. ' (--force pushes it back)'} end
 redis.call('LPUSH', KEYS[1], ARGV[3])
 return {'restored', 'pushed back although it had left ' .. KEYS[2] .. ' (--force)'}`,
+)
+
+/**
+ * Undo a zmerge. `stash`: merge what is left in `to` back into `from` (MAX again); `unstash` moved
+ * stashed members home, so there is nothing to put back. KEYS: from, to  ARGV: mode, force, purpose
+ */
+export const UNDO_ZMERGE = lua(
+  'undo-zmerge',
+  `${TYPE_OF}
+if ARGV[3] == 'unstash' then return {'already', 'it brought set-aside members home: nothing to put back'} end
+local tt = typeof(KEYS[2])
+if tt == 'none' then return {'already', 'nothing is left in ' .. KEYS[2]} end
+if tt ~= 'zset' then return {'conflict', KEYS[2] .. ' is now a ' .. tt} end
+local ft = typeof(KEYS[1])
+if ft ~= 'zset' and ft ~= 'none' then return {'conflict', KEYS[1] .. ' is now a ' .. ft} end
+if ARGV[1] == 'check' then return {'would', 'would merge the ' .. redis.call('ZCARD', KEYS[2]) .. ' members of ' .. KEYS[2] .. ' back into ' .. KEYS[1]} end
+if ft == 'none' then
+  redis.call('RENAME', KEYS[2], KEYS[1])
+else
+  redis.call('ZUNIONSTORE', KEYS[1], 2, KEYS[1], KEYS[2], 'AGGREGATE', 'MAX')
+  redis.call('DEL', KEYS[2])
+end
+return {'restored', 'merged back into ' .. KEYS[1]}`,
+)
+
+/** Take back an added member while it keeps its score. KEYS: key  ARGV: mode, force, member, score */
+export const UNDO_ZADD_IF_ABSENT = lua(
+  'undo-zadd-if-absent',
+  `${TYPE_OF}
+${SAME_SCORE}
+local t = typeof(KEYS[1])
+if t ~= 'zset' and t ~= 'none' then return {'conflict', KEYS[1] .. ' is now a ' .. t} end
+local s = redis.call('ZSCORE', KEYS[1], ARGV[3])
+if not s then return {'already', 'no longer in ' .. KEYS[1] .. ' (removed, or taken by Sidekiq)'} end
+if not samescore(s, ARGV[4]) and ARGV[2] ~= '1' then return {'conflict', 'its score changed to ' .. s .. '; not removed (--force removes it)'} end
+if ARGV[1] == 'check' then return {'would', 'would ZREM it'} end
+redis.call('ZREM', KEYS[1], ARGV[3])
+return {'restored', 'ZREMed from ' .. KEYS[1]}`,
+)
+
+/**
+ * Take back a restored key while it holds what was restored. A hash-table key of the same size is
+ * compared as UNDO_UNLINK does it: the payload is RESTOREd into the scratch key and the DUMPs compared.
+ * KEYS: key, scratch (same slot)  ARGV: mode, force, dump
+ */
+export const UNDO_RESTORE_IF_ABSENT = lua(
+  'undo-restore-if-absent',
+  `
+if redis.call('EXISTS', KEYS[1]) == 0 then return {'already', 'the key no longer exists'} end
+local cur = redis.call('DUMP', KEYS[1])
+local same = cur == ARGV[3]
+if not same and string.len(cur) == string.len(ARGV[3]) and redis.call('OBJECT', 'ENCODING', KEYS[1]) == 'hashtable' then
+  if ARGV[1] == 'check' then return {'would', 'would UNLINK it (same size, hash-table order: probably unchanged)'} end
+  if redis.call('EXISTS', KEYS[2]) == 0 then
+    redis.call('RESTORE', KEYS[2], 0, ARGV[3])
+    same = redis.call('DUMP', KEYS[2]) == cur
+    redis.call('DEL', KEYS[2])
+  end
+end
+if not same and ARGV[2] ~= '1' then return {'conflict', 'the key changed since it was restored; not removed (--force removes it)'} end
+if ARGV[1] == 'check' then return {'would', 'would UNLINK it'} end
+redis.call('UNLINK', KEYS[1])
+return {'restored', same and 'UNLINKed the restored key' or 'UNLINKed the changed key (--force)'}`,
+)
+
+/** Take back a key set by SET_IF_ABSENT while it holds that value. KEYS: key  ARGV: mode, force, value */
+export const UNDO_SET_IF_ABSENT = lua(
+  'undo-set-if-absent',
+  `${TYPE_OF}
+local t = typeof(KEYS[1])
+if t == 'none' then return {'already', 'the key no longer exists'} end
+if t ~= 'string' then return {'conflict', KEYS[1] .. ' is now a ' .. t} end
+if redis.call('GET', KEYS[1]) ~= ARGV[3] and ARGV[2] ~= '1' then return {'conflict', 'its value changed since it was set; not removed (--force removes it)'} end
+if ARGV[1] == 'check' then return {'would', 'would DEL it'} end
+redis.call('DEL', KEYS[1])
+return {'restored', 'DELeted'}`,
 )
 
 export type ScriptArg = string | number | Buffer

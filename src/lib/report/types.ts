@@ -23,6 +23,8 @@ export interface ActionRecord {
   status: ActionStatus
   detail?: string
   bytes?: number
+  /** What the action is about (e.g. `{id}` of a killed connection, `{identity}` of a pruned process). */
+  subject?: Record<string, unknown>
 }
 
 export interface Report<S extends object = Record<string, unknown>> {

@@ -1,11 +1,16 @@
 // Reads Sidekiq Pro's `b-<bid>-failinfo` hashes (field = jid, value = failure JSON; ~30-day TTL)
 // with their parent batch `b-<bid>` and Pro 7.3.6+ `b-<bid>-failed` companion. Streams in batches:
-// one short read-only Lua call measures a few hundred keys at once (well under a millisecond of
-// server time); where scripts are forbidden it falls back to pipelined commands.
+// one short read-only Lua call (EVALSHA) measures MEASURE_BATCH keys at once, about half a millisecond
+// of server time; where scripts are forbidden it falls back to pipelined commands. The calls are
+// pipelined with the SCAN, so Redis does not wait while the client reads replies.
+import {createHash} from 'node:crypto'
+
 import type {Connection} from '../redis/connect.js'
-import {pipelinedReads} from '../redis/pipeline.js'
+import {isConnectionFailure} from '../redis/errors.js'
+import {type Command, pipelinedReads} from '../redis/pipeline.js'
 import {resilient} from '../redis/resilient.js'
-import {scanKeys, type ScanProgress} from '../redis/scan.js'
+import {type KeyPattern, type KeySource, ownScan} from '../redis/keyspace-index.js'
+import type {ScanProgress} from '../redis/scan.js'
 import type {SidekiqKeys} from './keys.js'
 import {toEpochSeconds} from './time.js'
 
@@ -27,83 +32,214 @@ export interface FailinfoKey {
     total?: number
     pending?: number
   }
+  /** Whether b-<bid>-failed exists; always false when read with `failedKeys: false`. */
   failedExists: boolean
 }
 
-export const MEASURE_BATCH = 200
+/**
+ * Keys per Lua call. Each key costs Redis three lookups (key, parent, -failed) and a MEMORY USAGE,
+ * about 10 µs on a busy 2-vCPU VM, so 64 keys keep one call well under a millisecond. Throughput
+ * does not depend on it: the calls are pipelined.
+ */
+export const MEASURE_BATCH = 64
 
-// KEYS come in triples: failinfo key, parent b-<bid>, b-<bid>-failed. Returns one row per triple:
-// {type, hlen, pttl, bytes, parentType, created_at, total, pending, failedExists}. Read-only, bounded by #KEYS.
+/** Values per key in a measurement reply: type, hlen, pttl, bytes, parentType, created_at, total, pending, failedExists. */
+const ROW = 9
+
+// KEYS come in triples: failinfo key, parent b-<bid> (or ''), b-<bid>-failed. ARGV: MEMORY USAGE
+// samples, '1' to look up -failed. Returns ROW values per triple, flat: type, hlen, pttl, bytes,
+// parentType, created_at, total, pending, failedExists. Read-only, bounded by #KEYS.
+// Each redis.call costs Redis about as much as the work it does (and each cold key a few cache misses),
+// so the common case makes four or five: PTTL (-2: gone), HLEN (a WRONGTYPE error: not a hash, ask
+// TYPE), MEMORY USAGE, HMGET on the parent (an error: not a hash, ask TYPE; three nils: EXISTS tells a
+// parent without those fields from no parent) and, when asked, EXISTS on -failed.
 const MEASURE_SCRIPT = `
 local out = {}
-local samples = ARGV[1]
+local samples, withFailed = ARGV[1], ARGV[2] == '1'
+local n = 0
 for i = 1, #KEYS, 3 do
   local k = KEYS[i]
-  local t = redis.call('TYPE', k)['ok']
-  local row = {t, 0, -2, 0, 'none', false, false, false, 0}
-  if t ~= 'none' then
-    row[3] = redis.call('PTTL', k)
-    row[4] = redis.call('MEMORY', 'USAGE', k, 'SAMPLES', samples) or 0
-    if t == 'hash' then row[2] = redis.call('HLEN', k) end
-    if KEYS[i + 1] ~= '' then
-      local pt = redis.call('TYPE', KEYS[i + 1])['ok']
-      row[5] = pt
-      if pt == 'hash' then
-        local f = redis.call('HMGET', KEYS[i + 1], 'created_at', 'total', 'pending')
-        row[6] = f[1]; row[7] = f[2]; row[8] = f[3]
+  local t, hlen, bytes, pt, c, total, pending, failed = 'none', 0, 0, 'none', false, false, false, 0
+  local pttl = redis.call('PTTL', k)
+  if pttl ~= -2 then
+    hlen = redis.pcall('HLEN', k)
+    if type(hlen) == 'table' then
+      t = redis.call('TYPE', k)['ok']
+      hlen = 0
+    else
+      t = 'hash'
+    end
+    bytes = redis.call('MEMORY', 'USAGE', k, 'SAMPLES', samples) or 0
+    local p = KEYS[i + 1]
+    if p ~= '' then
+      local f = redis.pcall('HMGET', p, 'created_at', 'total', 'pending')
+      if f['err'] then
+        pt = redis.call('TYPE', p)['ok']
+      else
+        c, total, pending = f[1], f[2], f[3]
+        if c or total or pending or redis.call('EXISTS', p) == 1 then pt = 'hash' end
       end
-      row[9] = redis.call('EXISTS', KEYS[i + 2])
+      if withFailed then failed = redis.call('EXISTS', KEYS[i + 2]) end
     end
   end
-  out[#out + 1] = row
+  out[n + 1] = t; out[n + 2] = hlen; out[n + 3] = pttl; out[n + 4] = bytes; out[n + 5] = pt
+  out[n + 6] = c; out[n + 7] = total; out[n + 8] = pending; out[n + 9] = failed
+  n = n + 9
 end
 return out
 `
+
+const MEASURE_SCRIPT_SHA = createHash('sha1').update(MEASURE_SCRIPT).digest('hex')
 
 export interface ReadFailinfoOptions {
   /** MEMORY USAGE … SAMPLES 0 (exact, slower on big hashes) instead of the default sample of 5. */
   exact?: boolean
   scanCount?: number
   onProgress?: (p: ScanProgress) => void
+  /** Where the keys come from: this reader's own SCAN (default) or a shared keyspace pass. */
+  source?: KeySource
+  /**
+   * Look up b-<bid>-failed for every key (default true). Off, Redis does a fifth less work and
+   * failedExists is false throughout: look up the few keys that need it with failedKeysExist().
+   */
+  failedKeys?: boolean
 }
 
-/** Yields measured failinfo keys batch by batch; keys that vanished since SCAN are skipped. */
+/** What readFailinfo scans for (a shared keyspace pass registers the same). */
+export function failinfoKeyPattern(keys: SidekiqKeys): KeyPattern {
+  return {match: keys.failinfoPattern}
+}
+
+interface Sent {
+  batch: string[]
+  /** The flat measurement reply; rejects with the script's or the transport's error. */
+  rows: Promise<unknown[]>
+}
+
+type Settled<T> = {ok: true; value: T} | {ok: false; error: unknown}
+
+function settle<T>(promise: Promise<T>): Promise<Settled<T>> {
+  return promise.then(
+    (value) => ({ok: true, value}),
+    (error: unknown) => ({ok: false, error}),
+  )
+}
+
+/**
+ * Yields measured failinfo keys batch by batch, in SCAN order; keys that vanished since SCAN are skipped.
+ * Pipelined: the SCAN for page n+1 and the measurements of page n are sent together, and page n-1 is
+ * handed on meanwhile (at most two pages of measurements in flight). A dropped connection is retried
+ * one batch at a time (resilient), after the SCAN in flight has settled, so reconnects never race.
+ */
 export async function* readFailinfo(conn: Connection, keys: SidekiqKeys, options: ReadFailinfoOptions = {}): AsyncGenerator<FailinfoKey[]> {
-  let useScript = true
-  for await (const batch of scanKeys(conn, {match: keys.failinfoPattern, count: options.scanCount, onProgress: options.onProgress})) {
-    for (let i = 0; i < batch.length; i += MEASURE_BATCH) {
-      const slice = batch.slice(i, i + MEASURE_BATCH)
-      let rows: unknown[][] | undefined
-      if (useScript) {
-        try {
-          rows = await measureWithScript(conn, keys, slice, options.exact)
-        } catch (err) {
-          if (!isScriptUnavailable(err)) throw err
-          useScript = false
+  const measurer = new Measurer(conn, keys, options.exact, options.failedKeys ?? true)
+  const pages = (options.source ?? ownScan(conn))({...failinfoKeyPattern(keys), count: options.scanCount, onProgress: options.onProgress})
+  let next = settle(pages.next())
+  /** Measurements sent and not yet handed on, oldest first. */
+  const inFlight: Sent[] = []
+  // Before a batch is retried, the SCAN in flight (which may be reconnecting) must have settled.
+  const finish = (sent: Sent): Promise<FailinfoKey[]> => measurer.finish(sent, () => next)
+  try {
+    for (;;) {
+      const page = await next
+      if (!page.ok || page.value.done) {
+        while (inFlight.length) {
+          const measured = await finish(inFlight.shift()!)
+          if (measured.length) yield measured
         }
+        if (!page.ok) throw page.error
+        return
       }
-      rows ??= await measureWithPipeline(conn, keys, slice, options.exact)
-      const measured = slice.map((key, j) => toFailinfo(keys, key, rows![j]!)).filter((f): f is FailinfoKey => f !== undefined)
-      if (measured.length) yield measured
+      // The next SCAN goes out before this page's measurements: its keys are back while Redis still
+      // measures this page, so the next page's batches queue up behind them and Redis never waits for us.
+      next = settle(pages.next())
+      const earlier = inFlight.length
+      const batch = page.value.value
+      for (let i = 0; i < batch.length; i += MEASURE_BATCH) inFlight.push(await measurer.send(batch.slice(i, i + MEASURE_BATCH)))
+      for (let n = 0; n < earlier; n++) {
+        const measured = await finish(inFlight.shift()!)
+        if (measured.length) yield measured
+      }
     }
+  } finally {
+    // Stopped early (or failed): nothing may be left reading, and the scan generator must close.
+    await Promise.all(inFlight.map((sent) => settle(sent.rows)))
+    await next
+    await pages.return(undefined)
   }
 }
+
+class Measurer {
+  private useScript = true
+  private useSha = true
+
+  constructor(
+    readonly conn: Connection,
+    readonly keys: SidekiqKeys,
+    readonly exact: boolean | undefined,
+    readonly failedKeys: boolean,
+  ) {}
+
+  /** Send the measurement of `batch` without waiting for it (after the --max-ops budget allows it). */
+  async send(batch: string[]): Promise<Sent> {
+    await this.conn.budget.take(batch.length)
+    const rows = this.useScript ? this.script(batch) : Promise.reject(new ScriptsUnavailable())
+    rows.catch(() => {}) // awaited in finish(); until then a rejection is not "unhandled"
+    return {batch, rows}
+  }
+
+  /**
+   * The measured keys of a sent batch. A dropped connection or a refused script is retried here, one
+   * batch at a time, once `quiet()` says no other read is in flight.
+   */
+  async finish(sent: Sent, quiet: () => Promise<unknown>): Promise<FailinfoKey[]> {
+    let rows: unknown[] | undefined
+    try {
+      rows = await sent.rows
+    } catch (err) {
+      if (err instanceof ScriptsUnavailable || isScriptUnavailable(err)) this.useScript = false
+      else if (!isConnectionFailure(err)) throw err
+      await quiet()
+    }
+    if (!rows && this.useScript) rows = await resilient(this.conn, 'measuring failinfo keys', () => this.script(sent.batch))
+    rows ??= await measureWithPipeline(this.conn, this.keys, sent.batch, this.exact, this.failedKeys)
+    const out: FailinfoKey[] = []
+    for (let j = 0; j < sent.batch.length; j++) {
+      const measured = toFailinfo(this.keys, sent.batch[j]!, rows, j * ROW)
+      if (measured) out.push(measured)
+    }
+    return out
+  }
+
+  private async script(batch: string[]): Promise<unknown[]> {
+    const args: string[] = []
+    for (const key of batch) args.push(key, ...companions(this.keys, key))
+    const numKeys = args.length
+    args.push(this.exact ? '0' : '5', this.failedKeys ? '1' : '0')
+    const redis = await this.conn.redis()
+    // EVALSHA: the script body is not sent (and hashed by Redis) thousands of times. Not cached yet
+    // (NOSCRIPT) or EVALSHA refused on its own: EVAL, which caches it.
+    if (this.useSha) {
+      try {
+        return (await redis.evalsha(MEASURE_SCRIPT_SHA, numKeys, ...args)) as unknown[]
+      } catch (err) {
+        if (isConnectionFailure(err)) throw err
+        if (!/^NOSCRIPT/.test(String((err as Error)?.message))) this.useSha = false
+      }
+    }
+    return (await redis.eval(MEASURE_SCRIPT, numKeys, ...args)) as unknown[]
+  }
+}
+
+class ScriptsUnavailable extends Error {}
 
 function companions(keys: SidekiqKeys, key: string): [string, string] {
   const bid = keys.failinfoBid(key)
   return bid === undefined ? ['', ''] : [keys.batch(bid), keys.batchPart(bid, 'failed')]
 }
 
-async function measureWithScript(conn: Connection, keys: SidekiqKeys, batch: string[], exact?: boolean): Promise<unknown[][]> {
-  const scriptKeys = batch.flatMap((key) => [key, ...companions(keys, key)])
-  await conn.budget.take(batch.length)
-  return resilient(conn, 'measuring failinfo keys', async (redis) => {
-    return (await redis.eval(MEASURE_SCRIPT, scriptKeys.length, ...scriptKeys, exact ? '0' : '5')) as unknown[][]
-  })
-}
-
-async function measureWithPipeline(conn: Connection, keys: SidekiqKeys, batch: string[], exact?: boolean): Promise<unknown[][]> {
-  const replies = await pipelinedReads(conn, batch, (key) => {
+async function measureWithPipeline(conn: Connection, keys: SidekiqKeys, batch: string[], exact: boolean | undefined, failedKeys: boolean): Promise<unknown[]> {
+  const replies = await pipelinedReads(conn, batch, (key): Command[] => {
     const [parent, failed] = companions(keys, key)
     return [
       ['type', key],
@@ -112,18 +248,19 @@ async function measureWithPipeline(conn: Connection, keys: SidekiqKeys, batch: s
       ['memory', 'usage', key, 'SAMPLES', exact ? 0 : 5],
       ['type', parent || key],
       ['hmget', parent || key, 'created_at', 'total', 'pending'],
-      ['exists', failed || key],
+      ...(failedKeys ? [['exists', failed || key] as Command] : []),
     ]
   })
-  return replies.map(([type, hlen, pttl, mem, ptype, fields, failed]) => {
+  return replies.flatMap(([type, hlen, pttl, mem, ptype, fields, failed]) => {
     const parentType = String(ptype?.value ?? 'none')
     const f = parentType === 'hash' && Array.isArray(fields?.value) ? (fields.value as Array<string | null>) : [null, null, null]
     return [type?.value, hlen?.value ?? 0, pttl?.value ?? -2, mem?.value ?? 0, parentType, f[0], f[1], f[2], failed?.value ?? 0]
   })
 }
 
-function toFailinfo(keys: SidekiqKeys, key: string, row: unknown[]): FailinfoKey | undefined {
-  const [type, hlen, pttl, bytes, parentType, createdAt, total, pending, failed] = row
+/** The key measured at rows[at … at+ROW-1]; undefined when it vanished since SCAN. */
+function toFailinfo(keys: SidekiqKeys, key: string, rows: unknown[], at: number): FailinfoKey | undefined {
+  const [type, hlen, pttl, bytes, parentType, createdAt, total, pending, failed] = rows.slice(at, at + ROW)
   if (type === 'none' || type === undefined) return undefined
   const bid = keys.failinfoBid(key)
   const pttlMs = Number(pttl)
@@ -151,6 +288,15 @@ function numOrUndefined(v: unknown): number | undefined {
   if (typeof v !== 'string' && typeof v !== 'number') return undefined
   const n = Number(v)
   return Number.isFinite(n) ? n : undefined
+}
+
+/** Does b-<bid>-failed exist, for each bid (pipelined EXISTS)? For the few keys a report shows. */
+export async function failedKeysExist(conn: Connection, keys: SidekiqKeys, bids: readonly string[]): Promise<boolean[]> {
+  const replies = await pipelinedReads(conn, bids, (bid) => [['exists', keys.batchPart(bid, 'failed')]])
+  return replies.map(([exists]) => {
+    if (exists?.error) throw exists.error
+    return Number(exists?.value) === 1
+  })
 }
 
 function isScriptUnavailable(err: unknown): boolean {

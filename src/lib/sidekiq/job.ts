@@ -86,6 +86,114 @@ export function rewriteJob(raw: string, changes: Record<string, unknown>): strin
   return out
 }
 
+/**
+ * Set top-level fields of a payload by splicing their JSON text into the original: every other byte
+ * (big integers, float spellings, escapes, key order, spacing) stays exactly as written. `changes`
+ * maps a key to its new value as JSON text; a missing key is appended. Returns undefined when the
+ * text is not one plain JSON object this scanner reads with certainty (duplicate keys, trailing
+ * data, malformed input): fall back to rewriteJob then. Much faster than a full re-serialisation.
+ */
+export function spliceTopLevel(raw: string, changes: Readonly<Record<string, string>>): string | undefined {
+  const spans = topLevelSpans(raw)
+  if (!spans) return undefined
+  const edits: Array<[start: number, end: number, text: string]> = []
+  const appended: string[] = []
+  for (const [key, text] of Object.entries(changes)) {
+    const span = spans.fields.get(key)
+    if (span) edits.push([span[0], span[1], text])
+    else appended.push(`${JSON.stringify(key)}:${text}`)
+  }
+  if (appended.length) edits.push([spans.close, spans.close, (spans.fields.size ? ',' : '') + appended.join(',')])
+  edits.sort((a, b) => b[0] - a[0])
+  let out = raw
+  for (const [start, end, text] of edits) out = out.slice(0, start) + text + out.slice(end)
+  return out
+}
+
+const isWs = (c: number) => c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09
+
+function skipWs(raw: string, i: number): number {
+  while (i < raw.length && isWs(raw.charCodeAt(i))) i++
+  return i
+}
+
+/** `raw[i]` opens a string: the index after its closing quote, or -1. */
+function skipString(raw: string, i: number): number {
+  for (let q = raw.indexOf('"', i + 1); q !== -1; q = raw.indexOf('"', q + 1)) {
+    let backslashes = 0
+    while (raw.charCodeAt(q - 1 - backslashes) === 0x5c) backslashes++
+    if (backslashes % 2 === 0) return q + 1
+  }
+  return -1
+}
+
+/** `raw[i]` starts a value: the index after it, or -1. */
+function skipValue(raw: string, i: number): number {
+  const c = raw.charCodeAt(i)
+  if (c === 0x22) return skipString(raw, i)
+  if (c === 0x7b || c === 0x5b) {
+    let depth = 0
+    while (i < raw.length) {
+      const d = raw.charCodeAt(i)
+      if (d === 0x22) {
+        i = skipString(raw, i)
+        if (i < 0) return -1
+        continue
+      }
+      if (d === 0x7b || d === 0x5b) depth++
+      else if ((d === 0x7d || d === 0x5d) && --depth === 0) return i + 1
+      i++
+    }
+    return -1
+  }
+  const start = i
+  while (i < raw.length) {
+    const d = raw.charCodeAt(i)
+    if (isWs(d) || d === 0x2c || d === 0x7d) break
+    i++
+  }
+  return i > start ? i : -1
+}
+
+/** Value spans of the top-level keys, and where the closing brace is; undefined if unsure. */
+function topLevelSpans(raw: string): {fields: Map<string, [number, number]>; close: number} | undefined {
+  const n = raw.length
+  let i = skipWs(raw, 0)
+  if (raw.charCodeAt(i) !== 0x7b) return undefined
+  const fields = new Map<string, [number, number]>()
+  i = skipWs(raw, i + 1)
+  if (raw.charCodeAt(i) === 0x7d) return skipWs(raw, i + 1) === n ? {fields, close: i} : undefined
+  for (;;) {
+    i = skipWs(raw, i)
+    if (raw.charCodeAt(i) !== 0x22) return undefined
+    const keyStart = i
+    i = skipString(raw, i)
+    if (i < 0) return undefined
+    let key = raw.slice(keyStart + 1, i - 1)
+    if (key.includes('\\')) {
+      try {
+        key = JSON.parse(raw.slice(keyStart, i)) as string
+      } catch {
+        return undefined
+      }
+    }
+    if (fields.has(key)) return undefined
+    i = skipWs(raw, i)
+    if (raw.charCodeAt(i) !== 0x3a) return undefined
+    const valueStart = skipWs(raw, i + 1)
+    i = skipValue(raw, valueStart)
+    if (i < 0) return undefined
+    fields.set(key, [valueStart, i])
+    i = skipWs(raw, i)
+    if (raw.charCodeAt(i) === 0x2c) {
+      i++
+      continue
+    }
+    if (raw.charCodeAt(i) !== 0x7d) return undefined
+    return skipWs(raw, i + 1) === n ? {fields, close: i} : undefined
+  }
+}
+
 /** The age in seconds of a job at `nowSeconds`, from `enqueued_at` (or `created_at`). */
 export function jobAgeSeconds(job: Job, nowSeconds: number): number | undefined {
   const at = job.enqueuedAt ?? job.createdAt

@@ -1,6 +1,7 @@
 // Reads `processes`, each identity's heartbeat hash and its in-progress work
 // (`<identity>:work` from 6.5, `<identity>:workers` in 6.0–6.4; both are looked at).
 import type {Connection} from '../redis/connect.js'
+import {describeKeys} from '../redis/describe.js'
 import {hashEntries, allMembers} from '../redis/paged.js'
 import {pipelinedReads} from '../redis/pipeline.js'
 import type {SidekiqKeys} from './keys.js'
@@ -98,4 +99,29 @@ function num(v: string | undefined): number | undefined {
   if (v === undefined || v === '') return undefined
   const n = Number(v)
   return Number.isFinite(n) ? n : undefined
+}
+
+/** A key a process leaves besides its heartbeat hash: `:work`, `:workers` (6.0–6.4) or `-signals`. */
+export interface LeftoverKey {
+  identity: string
+  key: string
+  type: string
+  /** Milliseconds; -1 = no TTL. Sidekiq writes all three with a 60 s TTL, so one without a TTL was leaked. */
+  pttl: number
+}
+
+/** The keys other than `<identity>` that belong to a process identity. */
+export function companionKeys(keys: SidekiqKeys, identity: string): string[] {
+  return [keys.work(identity), keys.workers(identity), keys.signals(identity)]
+}
+
+/** Which companion keys of these identities exist, with type and TTL. */
+export async function readLeftovers(conn: Connection, keys: SidekiqKeys, identities: readonly string[]): Promise<LeftoverKey[]> {
+  const wanted = identities.flatMap((identity) => companionKeys(keys, identity).map((key) => ({identity, key})))
+  const described = await describeKeys(
+    conn,
+    wanted.map((w) => w.key),
+    {maxFields: 0, maxStringBytes: 0},
+  )
+  return wanted.map((w, i) => ({...w, type: described[i]!.type, pttl: described[i]!.pttl})).filter((l) => l.type !== 'none')
 }

@@ -5,7 +5,8 @@ import {isWrongType} from '../redis/errors.js'
 import {allMembers, listPages} from '../redis/paged.js'
 import {pipelinedReads} from '../redis/pipeline.js'
 import {resilient} from '../redis/resilient.js'
-import {scanKeys, type ScanProgress} from '../redis/scan.js'
+import {type KeyPattern, type KeySource, ownScan} from '../redis/keyspace-index.js'
+import type {ScanProgress} from '../redis/scan.js'
 import {type ParsedJob, parseJob} from './job.js'
 import {isPrivateQueueName, type SidekiqKeys} from './keys.js'
 
@@ -33,16 +34,22 @@ export interface QueuesRead {
   anomalies: Array<{key: string; problem: string}>
 }
 
+/** What readQueues scans for (a shared keyspace pass registers the same). */
+export function queueListPattern(keys: SidekiqKeys): KeyPattern {
+  return {match: keys.queuePattern, type: 'list'}
+}
+
 export async function readQueues(
   conn: Connection,
   keys: SidekiqKeys,
-  options: {scanCount?: number; onProgress?: (p: ScanProgress) => void} = {},
+  options: {scanCount?: number; onProgress?: (p: ScanProgress) => void; source?: KeySource} = {},
 ): Promise<QueuesRead> {
   const anomalies: QueuesRead['anomalies'] = []
   const registered = new Set(await membersOrAnomaly(conn, keys.queues, anomalies))
   const paused = new Set(await membersOrAnomaly(conn, keys.paused, anomalies))
   const listed = new Set<string>()
-  for await (const batch of scanKeys(conn, {match: keys.queuePattern, type: 'list', count: options.scanCount, onProgress: options.onProgress})) {
+  const scan = options.source ?? ownScan(conn)
+  for await (const batch of scan({...queueListPattern(keys), count: options.scanCount, onProgress: options.onProgress})) {
     for (const key of batch) {
       const name = keys.queueName(key)
       if (name !== undefined && !isPrivateQueueName(name)) listed.add(name)
