@@ -1,5 +1,6 @@
 import {Flags} from '@oclif/core'
 
+import {sidekiqVersionsSeen} from '../lib/checks/families/server.js'
 import {QdoctorCommand} from '../lib/command/base.js'
 import {evaluatePreflight, gatherPreflight, type PreflightSummary} from '../lib/checks/preflight.js'
 import {DEFAULT_SERVER_THRESHOLDS, evaluateServer, type ServerSummary} from '../lib/checks/server.js'
@@ -8,7 +9,6 @@ import {readServerFacts} from '../lib/redis/server-info.js'
 import {kvTable, table} from '../lib/report/render.js'
 import {humanBytes, humanCount, type Style} from '../lib/report/style.js'
 import type {Report} from '../lib/report/types.js'
-import {readProcesses} from '../lib/sidekiq/processes.js'
 
 export default class Server extends QdoctorCommand<typeof Server> {
   static override summary = 'Is this Redis fit to run Sidekiq?'
@@ -37,7 +37,7 @@ Where CONFIG is forbidden (managed Redis) it falls back to INFO and reports each
     const report = this.startReport<ServerSummary>({persistence: {}, clusterEnabled: false, sidekiqSupported: {}, sidekiqVersionsSeen: [], replicas: [], unchecked: []})
     await this.collect(report, async () => {
       const facts = await readServerFacts(this.conn)
-      const versions = await this.sidekiqVersions()
+      const versions = await sidekiqVersionsSeen(this.conn, this.keys)
       const {summary, findings} = evaluateServer(facts, versions, {
         ...DEFAULT_SERVER_THRESHOLDS,
         memoryWarn: this.flags['memory-warn'] / 100,
@@ -66,7 +66,7 @@ Where CONFIG is forbidden (managed Redis) it falls back to INFO and reports each
     await this.collect(report, async () => {
       await target.redis()
       const progress = this.progress(`Comparing ${this.conn.target} with ${target.target}…`)
-      const input = await gatherPreflight({conn: this.conn, url: f.url}, {conn: target, url: targetUrl}, this.keys, {scanCount: f['scan-count'], sidekiqVersions: await this.sidekiqVersions()})
+      const input = await gatherPreflight({conn: this.conn, url: f.url}, {conn: target, url: targetUrl}, this.keys, {scanCount: f['scan-count'], sidekiqVersions: await sidekiqVersionsSeen(this.conn, this.keys)})
       progress.stop()
       const {summary, findings} = evaluatePreflight(input)
       report.summary = summary
@@ -78,16 +78,6 @@ Where CONFIG is forbidden (managed Redis) it falls back to INFO and reports each
   protected override async finally(err: Error | undefined): Promise<unknown> {
     await this.targetConn?.quit()
     return super.finally(err)
-  }
-
-  /** Versions from live heartbeats (7.0.2+ write info.version); a failure here must not sink the server check. */
-  private async sidekiqVersions(): Promise<string[]> {
-    try {
-      const processes = await readProcesses(this.conn, this.keys)
-      return [...new Set(processes.map((p) => p.version).filter((v): v is string => Boolean(v)))].sort()
-    } catch {
-      return []
-    }
   }
 }
 
