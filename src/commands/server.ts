@@ -1,11 +1,11 @@
 import {Flags} from '@oclif/core'
 
-import {sidekiqVersionsSeen} from '../lib/checks/families/server.js'
+import {ownScan} from '../lib/redis/keyspace-index.js'
+import {serverFamily, sidekiqVersionsSeen} from '../lib/checks/families/server.js'
 import {QdoctorCommand} from '../lib/command/base.js'
 import {evaluatePreflight, gatherPreflight, type PreflightSummary} from '../lib/checks/preflight.js'
-import {DEFAULT_SERVER_THRESHOLDS, evaluateServer, type ServerSummary} from '../lib/checks/server.js'
+import type {ServerSummary} from '../lib/checks/server.js'
 import {Connection} from '../lib/redis/connect.js'
-import {readServerFacts} from '../lib/redis/server-info.js'
 import {kvTable, table} from '../lib/report/render.js'
 import {humanBytes, humanCount, type Style} from '../lib/report/style.js'
 import type {Report} from '../lib/report/types.js'
@@ -34,17 +34,13 @@ Where CONFIG is forbidden (managed Redis) it falls back to INFO and reports each
 
   async run(): Promise<Report<ServerSummary> | Report<PreflightSummary>> {
     if (this.flags.preflight && this.flags.target) return this.preflight(this.flags.target)
-    const report = this.startReport<ServerSummary>({persistence: {}, clusterEnabled: false, sidekiqSupported: {}, sidekiqVersionsSeen: [], replicas: [], unchecked: []})
+    const report = this.startReport<ServerSummary>(serverFamily.emptySummary())
     await this.collect(report, async () => {
-      const facts = await readServerFacts(this.conn)
-      const versions = await sidekiqVersionsSeen(this.conn, this.keys)
-      const {summary, findings} = evaluateServer(facts, versions, {
-        ...DEFAULT_SERVER_THRESHOLDS,
-        memoryWarn: this.flags['memory-warn'] / 100,
-        memoryError: this.flags['memory-error'] / 100,
-      })
-      report.summary = summary
-      report.add(...findings)
+      const f = this.flags
+      await serverFamily.run(
+        {conn: this.conn, keys: this.keys, source: ownScan(this.conn), scanCount: f['scan-count'], settings: {'memory-warn': f['memory-warn'], 'memory-error': f['memory-error']}, progress: () => {}},
+        report,
+      )
     })
     return this.finish(report, renderServer)
   }

@@ -1,3 +1,4 @@
+import type {Redis} from 'ioredis'
 import {describe, expect, it} from 'vitest'
 
 import {ScanInterruptedError} from '../../src/lib/redis/errors.js'
@@ -11,8 +12,8 @@ import {startRedis} from '../helpers/redis-server.js'
 const ctx = useTestDb()
 const connect = (url?: string, maxOps = 0) => ctx.conn(maxOps, url)
 
-async function fill(n: number, prefix = 'k:'): Promise<void> {
-  const pipe = ctx.db.redis.pipeline()
+async function fill(n: number, prefix = 'k:', redis: Redis = ctx.db.redis): Promise<void> {
+  const pipe = redis.pipeline()
   for (let i = 0; i < n; i++) pipe.set(`${prefix}${i}`, 'x')
   await pipe.exec()
 }
@@ -79,10 +80,7 @@ describe('scanKeys', () => {
   it('reports an interruption when Redis is killed mid-scan, instead of a short result', async () => {
     const server = await startRedis()
     try {
-      const admin = server.client()
-      const pipe = admin.pipeline()
-      for (let i = 0; i < 3000; i++) pipe.set(`k:${i}`, 'x')
-      await pipe.exec()
+      await fill(3000, 'k:', server.client())
       const conn = connect(server.url())
       const run = async () => {
         for await (const _ of scanKeys(conn, {count: 100})) await server.kill()
@@ -97,10 +95,7 @@ describe('scanKeys', () => {
     const server = await startRedis()
     let second: Awaited<ReturnType<typeof startRedis>> | undefined
     try {
-      const admin = server.client()
-      const pipe = admin.pipeline()
-      for (let i = 0; i < 3000; i++) pipe.set(`k:${i}`, 'x')
-      await pipe.exec()
+      await fill(3000, 'k:', server.client())
       const conn = connect(server.url())
       const run = async () => {
         for await (const _ of scanKeys(conn, {count: 100})) {
