@@ -16,6 +16,7 @@ import {renderDoctorJunit} from '../lib/report/formats/junit.js'
 import {renderDoctorMarkdown} from '../lib/report/formats/markdown.js'
 import {renderDoctorPrometheus} from '../lib/report/formats/prometheus.js'
 import {renderDoctorTable} from '../lib/report/formats/table.js'
+import {table} from '../lib/report/render.js'
 
 export const FORMATS = ['table', 'json', 'markdown', 'junit', 'prometheus'] as const
 export type Format = (typeof FORMATS)[number]
@@ -50,7 +51,10 @@ const doctorFlags = {
   'write-baseline': Flags.string({summary: "Record this run's findings as the baseline (they then count as known).", helpValue: '<file>'}),
   format: Flags.option({summary: 'Output format.', options: FORMATS, default: 'table' as const})(),
   output: Flags.string({summary: 'Write the output to this file (replaced atomically) instead of stdout.', helpValue: '<file>', char: 'o'}),
+  'list-checks': Flags.boolean({summary: 'List every family and check id (with severities) and exit, without connecting.'}),
 }
+
+type CatalogEntry = ReturnType<typeof checkCatalog>[number]
 
 type DoctorFlags = Interfaces.InferredFlags<Omit<typeof QdoctorCommand.baseFlags, 'url'> & typeof doctorFlags>
 
@@ -73,6 +77,7 @@ Several targets (--url repeated, --targets FILE, or "targets" in the config) are
     '<%= config.bin %> doctor --baseline .qdoctor-baseline.json         # fail only on new findings',
     '<%= config.bin %> doctor --url redis://shard-a:6379/0 --url redis://shard-b:6379/0',
     '<%= config.bin %> doctor --set queues.latency-warn=10m --set failinfo.warn-bytes=50mb',
+    '<%= config.bin %> doctor --list-checks   # every check id, for --only/--skip and baselines',
   ]
 
   static override flags = doctorFlags
@@ -97,8 +102,9 @@ Several targets (--url repeated, --targets FILE, or "targets" in the config) are
     return super.jsonEnabled() || formatInArgv(this.argv) === 'json'
   }
 
-  async run(): Promise<DoctorReport | undefined> {
+  async run(): Promise<DoctorReport | CatalogEntry[] | undefined> {
     const format: Format = this.jsonEnabled() ? 'json' : this.f.format
+    if (this.f['list-checks']) return this.listChecks(format)
     const config = await this.settings()
     const targets = this.resolveTargets(config)
     const baseline = this.baseline(config)
@@ -143,6 +149,14 @@ Several targets (--url repeated, --targets FILE, or "targets" in the config) are
     }
     if (text !== undefined) this.log(text.replace(/\n$/, ''))
     return report
+  }
+
+  /** The catalog, for --only/--skip and baselines: a table, or JSON (other formats have no use for it). */
+  private listChecks(format: Format): CatalogEntry[] | undefined {
+    const catalog = checkCatalog().map(({family, id, severities, title}) => ({family, id, severities: [...severities], title}))
+    if (format === 'json') return catalog
+    this.log(table(this.style, ['family', 'check id', 'severities', 'what it means'], catalog.map((c) => [c.family, c.id, c.severities.join(', '), c.title])))
+    return undefined
   }
 
   private render(format: Exclude<Format, 'json'>, report: DoctorReport): string {

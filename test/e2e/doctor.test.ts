@@ -173,6 +173,18 @@ describe('qdoctor doctor on real Sidekiq data', () => {
     expect(checksOf(doc)).toEqual(checksOf(baseline).filter((c) => c.endsWith(':queues')))
   })
 
+  it('--list-checks prints the catalog without connecting (table and JSON)', async () => {
+    const unreachable = `redis://127.0.0.1:${await freePort()}/0`
+    const json = await runCli(['doctor', '--list-checks', '--json', '--url', unreachable])
+    expect(json.code, json.stderr).toBe(0)
+    const catalog = json.json() as Array<{family: string; id: string; severities: string[]; title: string}>
+    expect(catalog.map((c) => c.id)).toEqual(expect.arrayContaining(['redis/persistence', 'queue/corrupt-payload', 'failinfo/orphan']))
+    expect(new Set(catalog.map((c) => c.family))).toEqual(new Set(baseline.summary.targets[0]!.families.map((f) => f.name)))
+    const table = await runCli(['doctor', '--list-checks', '--url', unreachable])
+    expect(table.code).toBe(0)
+    for (const c of catalog) expect(table.stdout).toContain(c.id)
+  })
+
   it('baseline round trip: recorded findings are known and pass; a new problem fails', async () => {
     const file = join(dir, 'baseline.json')
     const write = await runCli(['doctor', '--url', db.url, '--write-baseline', file, '--fail-on', 'info', '--json'])

@@ -141,7 +141,12 @@ describe('exit codes', () => {
       await pipe.exec()
       // A slow scan (10 keys per SCAN, 100 commands/s) that the kill interrupts.
       const pending = runCli(['queues', '--url', victim.url(0), '--json', '--scan-count', '10', '--max-ops', '100'])
-      await new Promise((r) => setTimeout(r, 1500))
+      // Kill only once the CLI is scanning (its connection shows SCAN as last command), however slow start-up is.
+      const deadline = Date.now() + 30_000
+      while (!/cmd=scan/.test(String(await admin.client('LIST')))) {
+        if (Date.now() > deadline) throw new Error('the CLI never started scanning')
+        await new Promise((r) => setTimeout(r, 50))
+      }
       await victim.kill()
       const r = await pending
       expect(r.code).toBe(3)

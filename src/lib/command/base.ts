@@ -150,6 +150,15 @@ export abstract class QdoctorCommand<T extends typeof Command> extends Command {
     return urls.flatMap((u) => secretsOf(u))
   }
 
+  /**
+   * JSON for pipes and files is written plainly: oclif colourises it token by token, which for a big
+   * report (every ghost jid, every dead job) costs tens of MB and seconds. A terminal keeps colours.
+   */
+  public override logJson(json: unknown): void {
+    if (process.stdout.isTTY) super.logJson(json)
+    else process.stdout.write(JSON.stringify(json, null, 2) + '\n')
+  }
+
   protected override async catch(err: Error & {exitCode?: number; oclif?: {exit?: number}}): Promise<unknown> {
     this.stopProgress()
     const {code, message} = this.describeFailure(err)
