@@ -1,4 +1,6 @@
 #!/usr/bin/env node
 import {execute} from '@oclif/core'
 
-await execute({dir: import.meta.url})
+import {loadOptions} from './oclif-options.js'
+
+await execute({loadOptions: await loadOptions()})

@@ -3,8 +3,10 @@ import {Flags} from '@oclif/core'
 import {QdoctorError} from '../lib/command/base.js'
 import {durationFlag} from '../lib/command/flags.js'
 import {RepairCommand} from '../lib/command/repair-command.js'
-import {parseDurationMs} from '../lib/command/units.js'
+import {parseDurationOrZeroMs} from '../lib/command/units.js'
 import {BatchesJudge, type BatchesSummary, DEFAULT_BATCHES_OPTIONS, emptySummary, VERDICTS} from '../lib/checks/batches.js'
+import {type BatchesRun, inspectBatches} from '../lib/checks/families/batches.js'
+import {ownScan} from '../lib/redis/keyspace-index.js'
 import type {LmoveAction, LpushAction, SremAction, UnlinkAction} from '../lib/repairs/actions.js'
 import {BATCH_REPAIRS, type BatchPlan, planForget, planPurgeOrphans, planRecreate, planRescue} from '../lib/repairs/plans/batches.js'
 import type {ReportBuilder} from '../lib/report/builder.js'
@@ -12,14 +14,12 @@ import {EXIT} from '../lib/report/exit-status.js'
 import {kvTable, table} from '../lib/report/render.js'
 import {humanCount, humanSeconds, type Style} from '../lib/report/style.js'
 import type {Report} from '../lib/report/types.js'
-import {readBatchIndexes, scanBatches} from '../lib/sidekiq/batches.js'
-import {huntGhosts} from '../lib/sidekiq/ghost-hunt.js'
 import {JOB_CLASS_PATTERN} from '../lib/sidekiq/new-job.js'
 import {redisNow} from '../lib/sidekiq/queues.js'
-import {defaultSettleMs, detectSidekiq, type SidekiqFlavour, withPayloadUnits} from '../lib/sidekiq/sidekiq-version.js'
+import type {SidekiqFlavour} from '../lib/sidekiq/sidekiq-version.js'
 
 /** A duration where a bare `0` (one pass) needs no unit. */
-const settleFlag = Flags.custom<number>({parse: async (input) => (input.trim() === '0' ? 0 : parseDurationMs(input)), helpValue: '<duration>'})
+const settleFlag = Flags.custom<number>({parse: async (input) => parseDurationOrZeroMs(input), helpValue: '<duration>'})
 
 const FORGET_WARNING =
   'CALLBACKS WILL NOT FIRE: --repair forget only removes the jid from the pending set and lowers the pending counter. The batch middleware fires complete/success callbacks while it processes a job, so a forgotten job never triggers them. Use --repair recreate (a no-op job with the same jid and bid) when the callbacks must run.'
@@ -71,62 +71,26 @@ Confidence (Sidekiq Pro is closed source; see docs/sidekiq-data-model.md): the s
 
     const report = this.startReport<BatchesSummary>(emptySummary())
     await this.collect(report, async () => {
-      const nowSeconds = await redisNow(this.conn)
-      const judge = new BatchesJudge(
-        {nowSeconds, staleAfterSeconds: f['stale-after'] / 1000, minAgeSeconds: f['min-age'] / 1000, maxFindingsPerCheck: DEFAULT_BATCHES_OPTIONS.maxFindingsPerCheck},
-        f.bid ? new Set(f.bid) : undefined,
-      )
-      report.summary = judge.summary
-      let flavour: SidekiqFlavour | undefined
+      const progress = this.progress('Scanning for batches…')
+      let run: BatchesRun
       try {
-        await this.inventory(judge)
-        if (ghosts) flavour = await this.hunt(report, judge)
+        run = await inspectBatches(
+          {
+            conn: this.conn,
+            keys: this.keys,
+            source: ownScan(this.conn),
+            scanCount: f['scan-count'],
+            settings: {ghosts, bid: f.bid, settle: f.settle, 'min-age': f['min-age'], 'stale-after': f['stale-after']},
+            progress: (text) => progress.update(text),
+          },
+          report,
+        )
       } finally {
-        report.add(...judge.finish())
+        progress.stop()
       }
-      if (f.bid) for (const bid of f.bid) if (!judge.judged.some((b) => b.bid === bid) && !report.findings.some((x) => x.subject?.bid === bid)) report.warn(`Batch ${bid} was not found, is not pending, or is younger than --min-age.`)
-      if (step && report.incomplete.length === 0) await this.repair(report, judge, step, flavour)
+      if (step && report.incomplete.length === 0) await this.repair(report, run.judge, step, run.flavour)
     })
     return this.finish(report, renderBatches)
-  }
-
-  private async inventory(judge: BatchesJudge): Promise<void> {
-    const progress = this.progress('Scanning for batches…')
-    const indexes = await readBatchIndexes(this.conn, this.keys)
-    for await (const items of scanBatches(this.conn, this.keys, indexes, {scanCount: this.flags['scan-count']})) {
-      for (const item of items) judge.add(item)
-      progress.update(`Scanning for batches… ${humanCount(judge.summary.batches)} batches, ${humanCount(judge.summary.pendingJobs)} pending jobs`)
-    }
-    judge.indexMembers(indexes.indexed)
-    progress.stop()
-  }
-
-  private async hunt(report: ReportBuilder<BatchesSummary>, judge: BatchesJudge): Promise<SidekiqFlavour> {
-    const detected = await detectSidekiq(this.conn, this.keys)
-    const settleMs = this.flags.settle ?? defaultSettleMs(detected)
-    const progress = this.progress(`Looking for the pending jids of ${humanCount(judge.judged.length)} batches…`)
-    const result = await huntGhosts(this.conn, this.keys, judge.judged, {
-      settleMs,
-      scanCount: this.flags['scan-count'],
-      hooks: {
-        onProgress: (text) => progress.update(text),
-        onSettle: (jids, ms) => progress.update(`${humanCount(jids)} jids not found yet: waiting ${humanSeconds(ms / 1000)} for the next heartbeats before looking again…`),
-      },
-    })
-    progress.stop()
-    const flavour = withPayloadUnits(detected, result.first.timestampUnits)
-    const s = report.summary
-    judge.addObservations(result.observations, {passes: result.second ? 2 : 1, settleMs})
-    judge.addCorrupt(result.first.corrupt)
-    s.passes = result.second ? 2 : 1
-    s.settleMs = settleMs
-    s.rechecked = result.rechecked
-    s.jobsRead = result.first.members
-    s.containers = result.first.containers
-    s.sidekiq = {...(flavour.major !== undefined ? {major: flavour.major} : {}), source: flavour.source, versions: flavour.versions}
-    if (settleMs === 0 && (s.verdicts?.ghost ?? 0) > 0)
-      report.warn('One pass only (--settle 0): a job fetched just before the scan is invisible until its process heartbeats, so some of these ghosts may be alive. Re-run without --settle 0 before repairing.')
-    return flavour
   }
 
   private async repair(report: ReportBuilder<BatchesSummary>, judge: BatchesJudge, step: (typeof BATCH_REPAIRS)[number], flavour?: SidekiqFlavour): Promise<void> {

@@ -2,19 +2,16 @@ import {Flags} from '@oclif/core'
 
 import {durationFlag, sizeFlag} from '../lib/command/flags.js'
 import {RepairCommand} from '../lib/command/repair-command.js'
-import {type ConnectionsSummary, DEFAULT_CONNECTION_THRESHOLDS, evaluateConnections} from '../lib/checks/connections.js'
-import {type ClientListResult, readClientList} from '../lib/redis/client-list.js'
-import {RedisUnavailableError, ScanInterruptedError} from '../lib/redis/errors.js'
+import {type ConnectionsSummary, DEFAULT_CONNECTION_THRESHOLDS} from '../lib/checks/connections.js'
+import {connectionsFamily, inspectConnections} from '../lib/checks/families/connections.js'
+import type {ClientListResult} from '../lib/redis/client-list.js'
 import {type ConnectionSample, watchConnections} from '../lib/redis/info-watch.js'
-import {resilient} from '../lib/redis/resilient.js'
-import {readServerFacts} from '../lib/redis/server-info.js'
+import {ownScan} from '../lib/redis/keyspace-index.js'
 import type {ReportBuilder} from '../lib/report/builder.js'
 import {kvTable, table} from '../lib/report/render.js'
 import {humanCount, type Style} from '../lib/report/style.js'
 import type {Report} from '../lib/report/types.js'
 import {planClientKills} from '../lib/repairs/plans/connections-kill.js'
-import {detectNamespaces} from '../lib/sidekiq/namespaces.js'
-import {type ProcessState, readProcesses} from '../lib/sidekiq/processes.js'
 
 const T = DEFAULT_CONNECTION_THRESHOLDS
 
@@ -91,7 +88,7 @@ Findings: connection/near-maxclients, connection/rejected, connection/idle (--id
   }
 
   async run(): Promise<Report<ConnectionsSummary>> {
-    const report = this.startReport<ConnectionsSummary>(evaluateConnections({info: {}, config: {}, processes: [], namespaces: [], clients: []}).summary)
+    const report = this.startReport<ConnectionsSummary>(connectionsFamily.emptySummary())
     await this.collect(report, async () => {
       const f = this.flags
       let samples: ConnectionSample[] | undefined
@@ -103,52 +100,22 @@ Findings: connection/near-maxclients, connection/rejected, connection/idle (--id
         })
         progress.stop()
       }
-      const facts = await readServerFacts(this.conn)
-      const list = await readClientList(this.conn)
-      const processes = await this.liveProcesses(report)
-      const namespaces = await this.namespacesInUse()
-      const {summary, findings} = evaluateConnections(
+      const reading = this.progress('Reading CLIENT LIST…')
+      const list = await inspectConnections(
         {
-          ...(list.available ? {clients: list.clients, ...(list.ownId !== undefined ? {ownId: list.ownId} : {})} : {clientListRefused: list.reason}),
-          info: facts.info,
-          config: facts.config,
-          processes,
-          namespaces,
-          ...(samples ? {watch: samples} : {}),
+          conn: this.conn,
+          keys: this.keys,
+          source: ownScan(this.conn),
+          scanCount: f['scan-count'],
+          settings: {'idle-after': f['idle-after'], 'blocked-after': f['blocked-after'], 'big-buffer': f['big-buffer']},
+          progress: (text) => reading.update(text),
         },
-        {
-          ...T,
-          idleAfterSeconds: f['idle-after'] / 1000,
-          blockedAfterSeconds: f['blocked-after'] / 1000,
-          bigBufferBytes: f['big-buffer'],
-          stormRate: f['storm-rate'],
-        },
-      )
-      report.summary = summary
-      report.add(...findings)
-      for (const [check, n] of Object.entries(summary.unlisted ?? {})) report.warn(`${n} more ${check} findings not listed (see summary counts).`)
+        report,
+        samples ? {samples, stormRate: f['storm-rate']} : undefined,
+      ).finally(() => reading.stop())
       if (f.kill) await this.kill(report, list)
     })
     return this.finish(report, renderConnections)
-  }
-
-  /** Heartbeats explain how many connections a host may hold; unreadable ones are a warning, not a failure. */
-  private async liveProcesses(report: ReportBuilder<ConnectionsSummary>): Promise<ProcessState[]> {
-    try {
-      return await readProcesses(this.conn, this.keys)
-    } catch (err) {
-      if (err instanceof RedisUnavailableError || err instanceof ScanInterruptedError) throw err
-      report.warn(`Could not read Sidekiq heartbeats (${(err as Error).message.split('\n')[0]}): connection/per-host-outlier was not checked.`)
-      return []
-    }
-  }
-
-  /** The namespace given with --namespace if it holds Sidekiq data, else any namespace found by detection. */
-  private async namespacesInUse(): Promise<string[]> {
-    const ns = this.flags.namespace
-    if (!ns) return detectNamespaces(this.conn, this.keys, this.flags['scan-count'])
-    const present = await resilient(this.conn, 'checking for namespaced Sidekiq keys', (redis) => redis.exists(this.keys.queues, this.keys.processes))
-    return present > 0 ? [ns] : []
   }
 
   private async kill(report: ReportBuilder<ConnectionsSummary>, list: ClientListResult): Promise<void> {

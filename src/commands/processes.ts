@@ -2,16 +2,15 @@ import {Flags} from '@oclif/core'
 
 import {durationFlag} from '../lib/command/flags.js'
 import {RepairCommand} from '../lib/command/repair-command.js'
-import {DEFAULT_PROCESS_THRESHOLDS, evaluateProcesses, type ProcessesSummary} from '../lib/checks/processes.js'
+import {inspectProcesses, processesFamily} from '../lib/checks/families/processes.js'
+import {DEFAULT_PROCESS_THRESHOLDS, type ProcessesSummary} from '../lib/checks/processes.js'
+import {ownScan} from '../lib/redis/keyspace-index.js'
 import type {ReportBuilder} from '../lib/report/builder.js'
 import {table} from '../lib/report/render.js'
 import {humanCount, humanSeconds, type Style} from '../lib/report/style.js'
 import type {Report} from '../lib/report/types.js'
 import {planPrune} from '../lib/repairs/plans/processes-prune.js'
-import {detectNamespaces} from '../lib/sidekiq/namespaces.js'
-import {readPrivateQueues} from '../lib/sidekiq/private-queues.js'
-import {type ProcessState, readLeftovers, readProcesses} from '../lib/sidekiq/processes.js'
-import {redisNow} from '../lib/sidekiq/queues.js'
+import {type ProcessState, readLeftovers} from '../lib/sidekiq/processes.js'
 
 export default class Processes extends RepairCommand<typeof Processes> {
   static override summary = 'Sidekiq processes: heartbeats, stuck jobs, orphaned private queues; --prune removes stale entries'
@@ -40,32 +39,28 @@ stale members whose heartbeat hash expired (process/stale-heartbeat), late heart
   }
 
   async run(): Promise<Report<ProcessesSummary>> {
-    const empty = evaluateProcesses({processes: [], nowSeconds: 0, privateQueues: []}).summary
-    const report = this.startReport<ProcessesSummary>(empty)
+    const report = this.startReport<ProcessesSummary>(processesFamily.emptySummary())
     await this.collect(report, async () => {
       const progress = this.progress('Reading heartbeats…')
-      const nowSeconds = await redisNow(this.conn)
-      const processes = await readProcesses(this.conn, this.keys)
-      progress.update('Looking for private and working queues…')
-      const privateQueues = await readPrivateQueues(this.conn, this.keys, {scanCount: this.flags['scan-count']})
-      progress.stop()
-      const {summary, findings} = evaluateProcesses(
-        {processes, nowSeconds, privateQueues},
-        {...DEFAULT_PROCESS_THRESHOLDS, stuckAfterSeconds: this.flags['stuck-after'] / 1000},
-      )
-      report.summary = summary
-      report.add(...findings)
-      for (const p of processes) for (const problem of p.problems) report.warn(`${p.identity}: ${problem}`)
-      for (const [check, n] of Object.entries(summary.unlisted ?? {})) report.warn(`${n} more ${check} findings not listed.`)
-      if (processes.length === 0) await this.noticeNamespaces(report)
+      let processes: ProcessState[]
+      try {
+        processes = await inspectProcesses(
+          {
+            conn: this.conn,
+            keys: this.keys,
+            source: ownScan(this.conn),
+            scanCount: this.flags['scan-count'],
+            settings: {'stuck-after': this.flags['stuck-after']},
+            progress: (text) => progress.update(text),
+          },
+          report,
+        )
+      } finally {
+        progress.stop()
+      }
       if (this.flags.prune && report.incomplete.length === 0) await this.prune(report, processes)
     })
     return this.finish(report, renderProcesses)
-  }
-
-  private async noticeNamespaces(report: ReportBuilder<ProcessesSummary>): Promise<void> {
-    const found = await detectNamespaces(this.conn, this.keys, this.flags['scan-count'])
-    if (found.length) report.warn(`No processes at the top level, but namespaced Sidekiq data exists under: ${found.join(', ')}. Re-run with --namespace ${found[0]}.`)
   }
 
   private async prune(report: ReportBuilder<ProcessesSummary>, processes: ProcessState[]): Promise<void> {

@@ -4,43 +4,21 @@
 // replica, pub/sub listeners (unless asked) or qdoctor itself. Each test server is private to this
 // file: CLIENT KILL must never reach another file's connections.
 import {readFileSync} from 'node:fs'
-import {connect, type Socket} from 'node:net'
 import {Redis} from 'ioredis'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
 import {type CliResult, runCli} from '../helpers/cli.js'
+import {closeClients, named, raw} from '../helpers/clients.js'
 import {type RedisServer, startRedis} from '../helpers/redis-server.js'
 import {journalDir} from '../helpers/repairs.js'
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
-const closers: Array<() => void> = []
 const servers: RedisServer[] = []
 const jd = journalDir()
 
 async function server(args: string[] = []): Promise<RedisServer> {
   const s = await startRedis(args)
   servers.push(s)
-  return s
-}
-
-/** An ioredis client that never reconnects (a killed one must stay gone). */
-async function named(port: number, name: string): Promise<Redis> {
-  const c = new Redis({port, host: '127.0.0.1', connectionName: name, retryStrategy: () => null, maxRetriesPerRequest: 0, lazyConnect: true})
-  c.on('error', () => {})
-  await c.connect()
-  await c.ping()
-  closers.push(() => c.disconnect())
-  return c
-}
-
-/** A raw socket sending inline commands (HELLO 3, an unfinished MULTI, half a huge bulk string). */
-async function raw(port: number, ...writes: Array<string | Buffer>): Promise<Socket> {
-  const s = connect(port, '127.0.0.1')
-  s.on('error', () => {})
-  s.on('data', () => {})
-  await new Promise((resolve) => s.once('connect', resolve))
-  for (const w of writes) s.write(w)
-  closers.push(() => s.destroy())
   return s
 }
 
@@ -123,7 +101,7 @@ describe('qdoctor connections on a primary with real clients and a replica', () 
   }, 30_000)
 
   afterAll(async () => {
-    for (const close of closers) close()
+    closeClients()
     for (const s of servers) await s.stop()
     jd.cleanup()
   })
@@ -234,18 +212,23 @@ describe('qdoctor connections on a primary with real clients and a replica', () 
     expect(await connectedReplicas(primary)).toBe(1)
   })
 
-  it('--kill against the replica itself is refused (exit 4): repairs only run on a primary', async () => {
+  it('--kill on a replica is allowed (CLIENT KILL writes no data) and never takes its link to the primary', async () => {
     await named(replica.port, 'reader')
-    const r = await runCli(['connections', '--url', replica.url(), '--json', '--kill', '--idle-after', '0s', '--yes'])
-    expect(r.code).toBe(4)
-    expect(r.json().error.message).toMatch(/it is a replica/)
-    expect(await clientNames(replica.port)).toEqual(['reader'])
+    const journal = jd.path('kill-on-replica')
+    const r = await runCli(['connections', '--url', replica.url(), '--json', '--kill', '--idle-after', '0s', '--yes', '--journal', journal])
+    expect(r.code, r.stderr).toBe(0)
+    const doc = r.json()
+    expect(doc.actions.map((a: {status: string; subject: {name: string}}) => [a.subject.name, a.status])).toEqual([['reader', 'applied']])
+    expect(doc.warnings.join(' ')).toContain('master: 1')
+    expect(await clientNames(replica.port)).toEqual([])
+    expect(await connectedReplicas(primary)).toBe(1)
+    expect(readFileSync(journal, 'utf8')).toMatch(/name=reader/)
   })
 })
 
 describe('qdoctor connections: limits, watch, refusals and faults', () => {
   afterAll(async () => {
-    for (const close of closers) close()
+    closeClients()
     for (const s of servers) await s.stop()
   })
 

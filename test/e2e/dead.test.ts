@@ -2,12 +2,13 @@
 // codes, --export, --purge and --retry with every filter, the `dead retry` alias, refusals, usage
 // errors, --stop-loop on a quiet set and a leftover quarantine, and a retry killed mid-way then undone.
 import {execFile} from 'node:child_process'
-import {existsSync, readFileSync, writeFileSync} from 'node:fs'
+import {readFileSync, writeFileSync} from 'node:fs'
 import {promisify} from 'node:util'
 import {describe, expect, it} from 'vitest'
 
 import {ROOT, runCli} from '../helpers/cli.js'
 import {useTestDb} from '../helpers/db.js'
+import {waitForOutcomes} from '../helpers/journals.js'
 
 const t = useTestDb()
 const NOW = Math.floor(Date.now() / 1000)
@@ -268,12 +269,7 @@ describe('qdoctor dead --retry / dead retry', () => {
     const journal = t.journals.path('killed-retry')
     let pid = 0
     const run = runCli(['dead', '--retry', '--rate', '10', '--yes', '--journal', journal, '--url', t.db.url], {onSpawn: (p) => (pid = p), timeoutMs: 20_000})
-    const deadline = Date.now() + 10_000
-    while (Date.now() < deadline) {
-      const text = existsSync(journal) ? readFileSync(journal, 'utf8') : ''
-      if ((text.match(/"type":"outcome"/g) ?? []).length >= 5) break
-      await new Promise((r) => setTimeout(r, 50))
-    }
+    await waitForOutcomes(journal, 5)
     process.kill(pid, 'SIGKILL')
     const killed = await run
     expect(killed.code).toBeNull()

@@ -1,12 +1,13 @@
 // `qdoctor failinfo --purge` end to end: exactly the filtered keys go, nothing else; undo restores
 // them byte for byte; refusals exit 4; the user's own form works at a terminal.
-import {execFile} from 'node:child_process'
+import {execFile, spawn} from 'node:child_process'
 import {mkdtempSync, rmSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {promisify} from 'node:util'
 import {afterAll, beforeAll, beforeEach, describe, expect, it} from 'vitest'
 
+import {CONFIRM_QUESTION} from '../../src/lib/command/confirm.js'
 import {snapshotKeyspace, writeFailinfo} from '../helpers/batch-data.js'
 import {ROOT, runCli} from '../helpers/cli.js'
 import {testDb, type TestDb} from '../helpers/db.js'
@@ -141,5 +142,33 @@ describe('failinfo --purge', () => {
     const {stdout} = await execAsync('bash', ['-c', cmd], {cwd: ROOT, env: {...process.env, NO_COLOR: '1'}, timeout: 30_000})
     expect(stdout).toMatch(/6 failinfo keys/)
     for (const key of Object.values(k)) expect(await db.redis.exists(key)).toBe(0)
+  })
+
+  it('skips a key that changed while the prompt waited ("changed since plan") and removes the rest', async () => {
+    const k = await seed()
+    // At a terminal the plan waits for the answer: a failure recorded meanwhile changes one key's HLEN.
+    const child = spawn('script', ['-qec', `node bin/run.js failinfo --purge --url ${db.url} --journal ${journal()} --no-color`, '/dev/null'], {
+      cwd: ROOT,
+      env: {...process.env, NO_COLOR: '1'},
+      stdio: ['pipe', 'pipe', 'pipe'],
+    })
+    let out = ''
+    const exited = new Promise<number | null>((resolve) => child.on('close', resolve))
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`no prompt: ${out}`)), 30_000)
+      child.stdout.on('data', (chunk: Buffer) => {
+        out += chunk.toString()
+        if (out.includes(CONFIRM_QUESTION.trim())) {
+          clearTimeout(timer)
+          resolve()
+        }
+      })
+    })
+    await db.redis.hset(k.old7!, 'ffffffffffffffffffffffff', '{"errtype":"RuntimeError","errmsg":"late"}')
+    child.stdin.end('y\n')
+    expect(await exited).toBe(0)
+    expect(out).toMatch(/changed since plan: HLEN 31 now, 30 when planned/)
+    expect(await db.redis.hlen(k.old7!)).toBe(31)
+    for (const [name, key] of Object.entries(k)) if (name !== 'old7') expect(await db.redis.exists(key), key).toBe(0)
   })
 })

@@ -11,6 +11,21 @@ import {requireSidekiq, SIDEKIQ_FIXTURES} from './sidekiq.js'
 
 const execFileAsync = promisify(execFile)
 
+/** Bids that trip naive parsing, and fetcher identities, shared by the ghost-hunt tests. */
+export const AWKWARD = {
+  /** Pro layout, a '-' inside. */
+  pro: 'Pro-Batch_0001',
+  /** sidekiq-batch layout, starts and ends with '-'. */
+  sidekiqBatch: '-sidekiqBatch1-',
+  /** Created just now: not judged. */
+  young: 'YoungBatch0001',
+  /** A bid that ends like a companion key. */
+  companionLike: 'Batch0004-jids',
+  deadHost: 'deadhost:111:aaaaaaaaaaaa',
+  deadGitlab: 'deadhost:222:bbbbbbbbbbbb',
+  liveHost: 'livehost:333:cccccccccccc',
+} as const
+
 export interface BatchSpec {
   bid: string
   layout?: 'pro' | 'sidekiq-batch'

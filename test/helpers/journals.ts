@@ -1,5 +1,5 @@
 // A temp directory for repair journals, removed by cleanup().
-import {mkdtempSync, rmSync} from 'node:fs'
+import {existsSync, mkdtempSync, readFileSync, rmSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 
@@ -17,4 +17,15 @@ export function journalDir(): JournalDir {
     path: (name: string) => join(dir, `${++n}-${name}.jsonl`),
     cleanup: () => rmSync(dir, {recursive: true, force: true}),
   }
+}
+
+/** Wait until the journal at `path` holds at least `count` outcome lines (a run to kill mid-way); false on timeout. */
+export async function waitForOutcomes(path: string, count: number, timeoutMs = 10_000): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs
+  while (Date.now() < deadline) {
+    const text = existsSync(path) ? readFileSync(path, 'utf8') : ''
+    if ((text.match(/"type":"outcome"/g) ?? []).length >= count) return true
+    await new Promise((r) => setTimeout(r, 10))
+  }
+  return false
 }

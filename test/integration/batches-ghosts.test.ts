@@ -6,10 +6,11 @@ import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
 import {judgeJid, type Verdict} from '../../src/lib/checks/batches.js'
 import {Connection} from '../../src/lib/redis/connect.js'
+import {ownScan} from '../../src/lib/redis/keyspace-index.js'
 import {type BatchRecord, readBatchIndexes, scanBatches} from '../../src/lib/sidekiq/batches.js'
 import {huntGhosts} from '../../src/lib/sidekiq/ghost-hunt.js'
 import {SidekiqKeys} from '../../src/lib/sidekiq/keys.js'
-import {fakeJid, pushJobs, writeBatch} from '../helpers/batches.js'
+import {AWKWARD, fakeJid, pushJobs, writeBatch} from '../helpers/batches.js'
 import {runCli} from '../helpers/cli.js'
 import {type TestDb, testDb} from '../helpers/db.js'
 import {requireSidekiq, type SidekiqProcess, startSidekiq} from '../helpers/sidekiq.js'
@@ -17,13 +18,7 @@ import {requireSidekiq, type SidekiqProcess, startSidekiq} from '../helpers/side
 const sidekiq = requireSidekiq()
 const keys = new SidekiqKeys()
 const HOUR_AGO = Date.now() / 1000 - 3600
-const B1 = 'Pro-Batch_0001' // Pro layout, a '-' inside
-const B2 = '-sidekiqBatch1-' // sidekiq-batch layout, starts and ends with '-'
-const B3 = 'YoungBatch0001' // created just now: not judged
-const B4 = 'Batch0004-jids' // a bid that ends like a companion key
-const DEAD_HOST = 'deadhost:111:aaaaaaaaaaaa'
-const DEAD_GITLAB = 'deadhost:222:bbbbbbbbbbbb'
-const LIVE_GITLAB = 'livehost:333:cccccccccccc'
+const {pro: B1, sidekiqBatch: B2, young: B3, companionLike: B4, deadHost: DEAD_HOST, deadGitlab: DEAD_GITLAB, liveHost: LIVE_GITLAB} = AWKWARD
 
 let db: TestDb
 let sk: SidekiqProcess
@@ -108,7 +103,7 @@ afterAll(async () => {
 async function inventory(conn: Connection): Promise<BatchRecord[]> {
   const indexes = await readBatchIndexes(conn, keys)
   const out: BatchRecord[] = []
-  for await (const items of scanBatches(conn, keys, indexes, {scanCount: 3})) for (const item of items) if (item.kind === 'batch') out.push(item.batch)
+  for await (const items of scanBatches(conn, keys, indexes, {source: ownScan(conn), scanCount: 3})) for (const item of items) if (item.kind === 'batch') out.push(item.batch)
   return out
 }
 
@@ -132,7 +127,7 @@ describe(`batches --ghosts on Sidekiq ${sidekiq.version} data`, () => {
     const conn = new Connection({url: db.url, timeoutMs: 5000, maxOps: 0})
     try {
       const judged = (await inventory(conn)).filter((b) => b.bid !== B3)
-      const result = await huntGhosts(conn, keys, judged, {settleMs: 300})
+      const result = await huntGhosts(conn, keys, judged, {settleMs: 300, source: ownScan(conn)})
       const verdicts = Object.fromEntries(result.observations.map((o) => [o.jid, judgeJid(o).verdict]))
       const byName = Object.fromEntries(Object.entries(expected).map(([name]) => [name, verdicts[jid[name]!]]))
       expect(byName).toEqual(expected)

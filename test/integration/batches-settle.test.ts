@@ -5,6 +5,7 @@ import {afterAll, beforeAll, beforeEach, describe, expect, it} from 'vitest'
 
 import {judgeJid} from '../../src/lib/checks/batches.js'
 import {Connection} from '../../src/lib/redis/connect.js'
+import {ownScan} from '../../src/lib/redis/keyspace-index.js'
 import {type BatchRecord, readBatchIndexes, scanBatches} from '../../src/lib/sidekiq/batches.js'
 import {huntGhosts, type HuntOptions} from '../../src/lib/sidekiq/ghost-hunt.js'
 import {SidekiqKeys} from '../../src/lib/sidekiq/keys.js'
@@ -33,12 +34,12 @@ beforeEach(async () => db.reset())
 
 async function judged(keys = new SidekiqKeys()): Promise<BatchRecord[]> {
   const out: BatchRecord[] = []
-  for await (const items of scanBatches(conn, keys, await readBatchIndexes(conn, keys))) for (const i of items) if (i.kind === 'batch') out.push(i.batch)
+  for await (const items of scanBatches(conn, keys, await readBatchIndexes(conn, keys), {source: ownScan(conn)})) for (const i of items) if (i.kind === 'batch') out.push(i.batch)
   return out
 }
 
-async function verdicts(options: HuntOptions): Promise<Record<string, string>> {
-  const result = await huntGhosts(conn, new SidekiqKeys(), await judged(), options)
+async function verdicts(options: Omit<HuntOptions, 'source'>): Promise<Record<string, string>> {
+  const result = await huntGhosts(conn, new SidekiqKeys(), await judged(), {...options, source: ownScan(conn)})
   return Object.fromEntries(result.observations.map((o) => [o.jid, judgeJid(o).verdict]))
 }
 
@@ -90,7 +91,7 @@ describe('the settle pass', () => {
       const entry = JSON.stringify({queue: 'pool', payload: payloads.get(fetched), run_at: Math.floor(Date.now() / 1000)})
       await db.redis.hset(`${identity}:workers`, 'tid1', entry)
     }
-    const result = await huntGhosts(conn, new SidekiqKeys(), await judged(), {settleMs: 200, hooks: {onSettle}})
+    const result = await huntGhosts(conn, new SidekiqKeys(), await judged(), {settleMs: 200, source: ownScan(conn), hooks: {onSettle}})
     const o = result.observations[0]!
     expect(o.first).toEqual([])
     expect(o.second!.map((s) => s.container.key)).toEqual([`${identity}:workers`])
@@ -105,7 +106,7 @@ describe('pending sets', () => {
     await db.redis.lpush('queue:default', payloads.get(shared)!)
     await writeBatch(db.redis, {bid: 'BigBatch000001', createdAt: HOUR_AGO, jids: [...many, shared]})
     await writeBatch(db.redis, {bid: 'OtherBatch0001', createdAt: HOUR_AGO, jids: [shared]})
-    const result = await huntGhosts(conn, new SidekiqKeys(), await judged(), {settleMs: 0})
+    const result = await huntGhosts(conn, new SidekiqKeys(), await judged(), {settleMs: 0, source: ownScan(conn)})
     expect(result.pendingJids).toBe(2502)
     const count = (verdict: string) => result.observations.filter((o) => judgeJid(o).verdict === verdict).length
     expect(count('ghost')).toBe(2500)

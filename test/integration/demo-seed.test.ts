@@ -2,6 +2,7 @@
 // database that holds anything, and doctor finds in it each problem it was built to show.
 import {describe, expect, it} from 'vitest'
 
+import {IDLE_CLIENT_NAMES, openIdleClients} from '../../src/lib/demo/idle-clients.js'
 import {loadDemoConfig, nextSteps} from '../../src/lib/demo/scenario.js'
 import {DemoSeedRefused, seedDemo} from '../../src/lib/demo/seed.js'
 import {runDoctor} from '../../src/lib/doctor/doctor.js'
@@ -58,8 +59,33 @@ describe('seedDemo', () => {
     expect(found('failinfo/oversized-key', (s) => s.key)).toEqual([seed.batches.bloated.failinfoKey])
     expect(found('failinfo/orphan', (s) => s.key)).toEqual([seed.batches.orphanFailinfoKey])
     expect(found('failinfo/no-ttl', (s) => s.key)).toEqual([seed.batches.orphanFailinfoKey])
-    // TODO(doctor): once batches, dead, processes and connections are families, assert the ghost and
-    // stranded jids, the loop, the stale process and the idle connections here too.
+    const ghosts = report.findings.filter((f) => f.check === 'batch/ghost-job')
+    expect(ghosts.map((f) => f.subject?.jid).sort()).toEqual([...seed.batches.ghosts.ghostJids].sort())
+    for (const f of ghosts) expect([f.severity, f.subject?.bid]).toEqual(['error', seed.batches.ghosts.bid])
+    // Queued and retrying jids of the ghost batch are alive, not ghosts.
+    for (const j of [...seed.batches.ghosts.queuedJids, ...seed.batches.ghosts.retryingJids]) expect(ghosts.map((f) => f.subject?.jid)).not.toContain(j)
+    const stranded = report.findings.filter((f) => f.check === 'batch/stranded-job')
+    expect(stranded.map((f) => f.subject?.jid).sort()).toEqual([...seed.batches.stranded.jids].sort())
+    expect(new Set(stranded.map((f) => f.evidence?.key))).toEqual(new Set([seed.batches.stranded.privateQueue]))
+    expect(found('dead/retry-loop', (s) => s.jid)).toContain(seed.loopingJid)
+    expect(found('dead/duplicate-jid', (s) => s.jid).sort()).toEqual([seed.duplicateDeadJid, seed.loopingJid].sort())
+    expect(report.findings.filter((f) => f.check === 'process/stale-heartbeat').map((f) => JSON.stringify(f.subject))).toEqual([expect.stringContaining(seed.staleProcess)])
+    expect(found('process/stuck-job', (s) => s.jid)).toEqual([seed.stuckJid])
+    expect(found('process/orphaned-private-queue', (s) => s.key ?? s.queue)).toHaveLength(1)
+  })
+
+  it('shows doctor the idle connections the demo opens', async () => {
+    await seedDemo(t.db.redis)
+    const idle = await openIdleClients(t.db.url)
+    try {
+      await new Promise((r) => setTimeout(r, 2100))
+      const {report} = await runDoctor({targets: [{url: t.db.url}], config: loadDemoConfig(), version: 'test', connection: {timeoutMs: 5000, maxOps: 0}})
+      const names = report.findings.filter((f) => f.check === 'connection/idle').map((f) => f.evidence?.name ?? f.subject?.name)
+      // (The test's own unnamed connection idles too.)
+      expect(names.filter(Boolean).sort()).toEqual([...IDLE_CLIENT_NAMES].sort())
+    } finally {
+      await idle.close()
+    }
   })
 
   it('suggests only commands this build has, each aimed at the demo server', () => {

@@ -81,6 +81,43 @@ describe('failinfo report', () => {
     expect(agg.summary.top[0]!.batch!.exists).toBe(true)
   })
 
+  it('reads the same rows without scripts (an ACL user without @scripting) as with them, in both shapes', async () => {
+    await seed()
+    const user = `failinfo-noscript-${process.pid}-${db.db}`
+    await db.redis.call('ACL', 'SETUSER', user, 'on', '>pw', '~*', '+@all', '-@scripting')
+    const read = async (url: string, options: {batchCounts?: boolean; failedKeys?: boolean}) => {
+      const conn = new Connection({url, timeoutMs: 5000, maxOps: 0})
+      const out = []
+      try {
+        for await (const batch of readFailinfo(conn, new SidekiqKeys(), {scanCount: 3, ...options})) out.push(...batch)
+      } finally {
+        await conn.quit()
+      }
+      // MEMORY USAGE samples big hashes; these are small, so bytes compare exactly.
+      return out.sort((a, b) => a.key.localeCompare(b.key))
+    }
+    try {
+      const noScripts = db.url.replace('redis://', `redis://${user}:pw@`)
+      for (const options of [{}, {batchCounts: false, failedKeys: false}]) {
+        const scripted = await read(db.url, options)
+        expect(scripted).toHaveLength(6)
+        expect(await read(noScripts, options)).toEqual(scripted)
+      }
+      const lean = await read(db.url, {batchCounts: false, failedKeys: false})
+      const full = await read(db.url, {})
+      expect(lean.map((k) => ({...k, parent: {...k.parent, total: undefined, pending: undefined}, failedExists: false}))).toEqual(
+        full.map((k) => ({...k, parent: {...k.parent, total: undefined, pending: undefined}, failedExists: false})),
+      )
+      expect(full.find((k) => k.bid === 'Pro7OldBatch_-')!.parent).toMatchObject({exists: true, type: 'hash', total: 40, pending: 40})
+      expect(full.find((k) => k.bid === 'NoCreatedAt001')!.parent).toMatchObject({exists: true, createdAt: undefined})
+      expect(lean.find((k) => k.bid === 'NoCreatedAt001')!.parent).toMatchObject({exists: true, createdAt: undefined})
+      expect(lean.find((k) => k.bid === 'OrphanBatch001')!.parent).toMatchObject({exists: false, type: 'none'})
+      expect(lean.find((k) => k.key === 'b-StringIsWrong-failinfo')).toMatchObject({type: 'string', entries: 0})
+    } finally {
+      await db.redis.call('ACL', 'DELUSER', user)
+    }
+  })
+
   it('skips keys that vanish between SCAN and measurement', async () => {
     for (let i = 0; i < 400; i++) await writeFailinfo(db.redis, {bid: `Vanish${String(i).padStart(8, '0')}`, entries: 1})
     const conn = new Connection({url: db.url, timeoutMs: 5000, maxOps: 0})
@@ -117,6 +154,11 @@ describe('failinfo report', () => {
     expect(doc.summary).toMatchObject({keys: 5, entries: 51, noTtl: 2})
     expect(doc.summary.top).toHaveLength(2)
     expect(Object.keys(doc.summary.top[0]).sort()).toEqual(['batch', 'bid', 'bytes', 'entries', 'failedKey', 'key', 'ttl'])
+    // The scan reads only created_at per parent; the top keys' batch state (total, pending, -failed) is read for them.
+    expect(doc.summary.top[0]).toMatchObject({bid: 'Pro7OldBatch_-', entries: 40, batch: {exists: true, pending: 40, total: 40}, failedKey: false})
+    expect(doc.summary.top[1]).toMatchObject({bid: '-Pro8MsBatch12', batch: {exists: true, pending: 5, total: 5, createdAt: NOW - 2 * 86400}, failedKey: true})
+    expect(doc.summary.ageHistogram.find((h: {label: string}) => h.label === 'unknown').keys).toBe(2)
+    expect(doc.summary.orphans).toBe(1)
     expect(doc.summary.errorClasses[0].errorClass).toBe('RuntimeError')
     const strict = await runCli(['failinfo', '--url', db.url, '--json', '--warn-bytes', '1kb', '--error-bytes', '2kb'])
     expect(strict.code).toBe(1)

@@ -119,7 +119,7 @@ describe('--only / --skip', () => {
   const names = (s: ReturnType<typeof run>) => s.families.map((f) => f.family.name)
 
   it('selects families, check ids and areas; skips win', () => {
-    expect(names(run([]))).toEqual(['server', 'queues', 'failinfo'])
+    expect(names(run([]))).toEqual(['server', 'connections', 'processes', 'queues', 'batches', 'dead', 'failinfo'])
     expect(names(run(['queues']))).toEqual(['queues'])
     const byCheck = run(['failinfo/no-ttl', 'queue/latency'])
     expect(names(byCheck)).toEqual(['queues', 'failinfo'])
@@ -129,13 +129,13 @@ describe('--only / --skip', () => {
     const area = run(['queue/*'])
     expect([...area.families[0]!.checks]).toEqual(['queue/latency', 'queue/unregistered', 'queue/paused', 'queue/wrong-type', 'queue/corrupt-payload'])
     const skipped = run([], ['server', 'queue/paused'])
-    expect(names(skipped)).toEqual(['queues', 'failinfo'])
+    expect(names(skipped)).toEqual(['connections', 'processes', 'queues', 'batches', 'dead', 'failinfo'])
     expect(skipped.keeps('queues', 'queue/paused')).toBe(false)
     expect(skipped.keeps('queues', 'queue/latency')).toBe(true)
   })
 
   it('rejects a name that is neither a family nor a check id, listing both', () => {
-    expect(() => run(['queue'])).toThrow(/"queue" is neither a check family nor a check id\. Families: server, queues, failinfo\. Check ids: .*queue\/latency/)
+    expect(() => run(['queue'])).toThrow(/"queue" is neither a check family nor a check id\. Families: server, connections, processes, queues, batches, dead, failinfo\. Check ids: .*queue\/latency/)
     expect(() => run([], ['nope/*'])).toThrow(/neither/)
   })
 })

@@ -1,6 +1,6 @@
 import {describe, expect, it} from 'vitest'
 
-import {jobAgeSeconds, parseJob, rewriteJob} from '../../src/lib/sidekiq/job.js'
+import {jobAgeSeconds, parseJob, rewriteJob, spliceTopLevel} from '../../src/lib/sidekiq/job.js'
 import {parseWork} from '../../src/lib/sidekiq/work.js'
 
 const JOB = '{"retry":true,"queue":"default","class":"HardJob","args":[123456789012345678901234567890,9007199254740993,1.50],"jid":"b4a577edbccf1d805744efa9","created_at":1713484819.0,"enqueued_at":1713484819.5}'
@@ -88,5 +88,31 @@ describe('parseWork', () => {
     const w = parseWork('abc', '{oops')
     expect(w.corrupt).toBeTruthy()
     expect(w.payload.ok).toBe(false)
+  })
+})
+
+describe('spliceTopLevel with the parsed object (the fast path of dead --retry)', () => {
+  const BIG = '123456789012345678901234567890'
+  const cases = [
+    // Sidekiq 6 shape, float seconds, a big integer in args.
+    `{"retry":true,"queue":"default","class":"HardJob","args":[${BIG},{"t":"x"}],"jid":"b4a577edbccf1d805744efa9","created_at":1713484000.1234567,"enqueued_at":1713484819.0,"error_message":"boom","error_class":"E","failed_at":1713484820.5,"retry_count":25,"retried_at":1713484821.25}`,
+    // Integer ms (Sidekiq 8), spacing around the colon, no retry_count.
+    `{ "class" : "A", "jid" : "1", "enqueued_at" : 1713484819000 , "args" : [1e3, -2.5E-3] }`,
+    // The keys also nested in args, or inside a string: the fast path declines, the scan decides.
+    `{"class":"A","jid":"1","args":[{"retry_count":7,"enqueued_at":"nested"}],"enqueued_at":1.5,"retry_count":0}`,
+    String.raw`{"class":"A","jid":"1","error_message":"say \"retry_count\":5","retry_count":0,"enqueued_at":2}`,
+    // A \u escape anywhere: declined (a key could be spelled with one).
+    String.raw`{"class":"A","jid":"1","error_message":"caf\u00e9","enqueu\u0065d_at":3,"args":[{"enqueued_at":9}]}`,
+    // A non-number value (a string timestamp): declined.
+    `{"class":"A","jid":"1","enqueued_at":"2024-01-01T00:00:00Z","retry_count":1}`,
+  ]
+  it.each(cases)('gives exactly what the full scan gives: %s', (raw) => {
+    const fields = JSON.parse(raw) as Record<string, unknown>
+    const variants: Array<Record<string, string>> = [{enqueued_at: '1795000000.125', retry_count: '24'}, {enqueued_at: '1795000000125'}]
+    for (const changes of variants) {
+      const want = spliceTopLevel(raw, changes)
+      expect(spliceTopLevel(raw, changes, fields)).toBe(want)
+      expect(JSON.parse(want!)).toEqual({...fields, ...Object.fromEntries(Object.entries(changes).map(([k, v]) => [k, JSON.parse(v)]))})
+    }
   })
 })

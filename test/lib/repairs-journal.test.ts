@@ -107,6 +107,9 @@ describe('write guard', () => {
     expect(writeRefusal({role: 'replica'}, 'T')).toMatch(/replica/)
     expect(writeRefusal({role: 'master', loading: '1'}, 'T')).toMatch(/still loading/)
     expect(writeRefusal({role: 'master', async_loading: '1'}, 'T')).toMatch(/still loading/)
+    // CLIENT KILL writes no keys: a replica may take it, a loading server still may not.
+    expect(writeRefusal({role: 'slave', master_host: '10.0.0.1'}, 'T', {keyless: true})).toBeUndefined()
+    expect(writeRefusal({role: 'replica', loading: '1'}, 'T', {keyless: true})).toMatch(/still loading/)
   })
 })
 

@@ -5,8 +5,10 @@ import {Flags} from '@oclif/core'
 import {QdoctorError} from '../../lib/command/base.js'
 import {durationFlag} from '../../lib/command/flags.js'
 import {RepairCommand} from '../../lib/command/repair-command.js'
-import {DeadAggregator, DEFAULT_DEAD_THRESHOLDS, isoOf} from '../../lib/checks/dead.js'
-import {loopFindings, queuedRetrySignals, watchDead} from '../../lib/checks/dead-loops.js'
+import {DeadAggregator, DEFAULT_DEAD_THRESHOLDS, isoOf, wrongTypeFinding} from '../../lib/checks/dead.js'
+import {watchDead} from '../../lib/checks/dead-loops.js'
+import {inspectDead} from '../../lib/checks/families/dead.js'
+import {ownScan} from '../../lib/redis/keyspace-index.js'
 import type {ZmergeAction} from '../../lib/repairs/actions.js'
 import {baseRecord} from '../../lib/repairs/apply.js'
 import {boundedWalk, type PlannedMove, purgePlanner, retryPlanner, type WalkTally} from '../../lib/repairs/plans/dead-walk.js'
@@ -16,24 +18,18 @@ import {type DeadActionRecord, type DeadReportSummary, renderDead} from '../../l
 import {EXIT} from '../../lib/report/exit-status.js'
 import {humanCount, humanSeconds} from '../../lib/report/style.js'
 import type {ActionRecord, Report} from '../../lib/report/types.js'
-import {type DeadEntry, type DeadSnapshot, deadPages, deadSnapshot, queueHead} from '../../lib/sidekiq/dead.js'
+import {type DeadEntry, type DeadSnapshot, deadPages, deadSnapshot} from '../../lib/sidekiq/dead.js'
 import {compileJobFilter, describeFilter, errorMatcher, FilterError, isEmptyFilter, type JobFilterSpec, type JobMatcher} from '../../lib/sidekiq/job-filter.js'
 import {parseJob} from '../../lib/sidekiq/job.js'
 import {redisNow} from '../../lib/sidekiq/queues.js'
-import {detectSidekiq} from '../../lib/sidekiq/sidekiq-version.js'
 
 export type DeadMode = 'report' | 'loops' | 'export' | 'retry' | 'purge' | 'stop-loop'
 
 const MODES = ['loops', 'export', 'retry', 'purge', 'stop-loop']
 const FILTERS = ['class', 'error', 'jid', 'older-than', 'newer-than', 'queue', 'corrupt'] as const
-/** Queues whose newest jobs are looked at for manually retried copies (retry_count -1). */
-const QUEUES_SAMPLED = 20
-const QUEUE_HEAD = 200
 /** How long --stop-loop watches first, to name the client driving the loop. */
 const IDENTIFY_MS = 2000
 const DEFAULT_WATCH_MS = 10_000
-const LOOP_FIX =
-  'Stop whatever runs DeadSet#retry_all or the Web UI "Retry All" (the driving client, if named), or set the dead set aside until it stops: qdoctor dead --stop-loop. Then fix the failing job, or purge it: qdoctor dead --purge --class <Class>'
 
 export const filterFlags = {
   class: Flags.string({summary: 'Only jobs of this class (or Active Job class in `wrapped`); repeatable or comma-separated.', multiple: true, delimiter: ',', helpGroup: 'SELECT'}),
@@ -117,12 +113,12 @@ export default class Dead extends RepairCommand<typeof Dead> {
     }
     const report = this.startReport<DeadReportSummary>(new DeadAggregator(thresholds, 0, this.keys.dead, 0).summary)
     await this.collect(report, async () => {
+      if (mode === 'report' || mode === 'loops') return this.inspect(report, mode === 'loops')
       const nowSeconds = await redisNow(this.conn)
       const matcher = compileJobFilter(spec, nowSeconds)
       const agg = new DeadAggregator(thresholds, nowSeconds, this.keys.dead, 0)
       report.summary = agg.summary
-      if (mode === 'report' || mode === 'loops') await this.inspect(report, agg, mode === 'loops')
-      else if (mode === 'export') await this.exportEntries(report, agg, matcher)
+      if (mode === 'export') await this.exportEntries(report, agg, matcher)
       else if (mode === 'stop-loop') await this.stopTheLoop(report, agg)
       else await this.walk(report, agg, mode, matcher, spec, nowSeconds)
     })
@@ -164,84 +160,37 @@ export default class Dead extends RepairCommand<typeof Dead> {
 
   // ---------------------------------------------------------------- report and --loops
 
-  private async inspect(report: ReportBuilder<DeadReportSummary>, agg: DeadAggregator, loops: boolean): Promise<void> {
-    const key = this.keys.dead
-    const snap = await deadSnapshot(this.conn, key)
-    agg.summary.size = snap.size
-    agg.summary.capacityUsed = snap.size / agg.t.maxJobs
-    if (this.wrongType(report, snap)) return
-    const quarantine = await deadSnapshot(this.conn, this.keys.deadQuarantine)
-    const progress = this.progress(`Reading ${key}…`)
-    const started = Date.now()
+  /** The report and --loops: the dead family's code, with --loops' live watch. */
+  private async inspect(report: ReportBuilder<DeadReportSummary>, loops: boolean): Promise<void> {
+    const f = this.flags
+    const progress = this.progress(`Reading ${this.keys.dead}…`)
     try {
-      let shown = 0
-      for await (const page of deadPages(this.conn, key, this.flags['page-size'])) {
-        for (const entry of page) agg.add(entry)
-        if (Date.now() - shown < 200) continue
-        shown = Date.now()
-        const rate = agg.summary.read / Math.max(0.001, (shown - started) / 1000)
-        progress.update(`Reading ${key}… ${humanCount(agg.summary.read)} of ${humanCount(snap.size)} (${humanCount(Math.round(rate))}/s)`)
-      }
+      await inspectDead(
+        {
+          conn: this.conn,
+          keys: this.keys,
+          source: ownScan(this.conn),
+          scanCount: f['scan-count'],
+          settings: {'max-jobs': f['max-jobs'], 'dead-timeout': f['dead-timeout'], top: f.top, 'page-size': f['page-size'], loops},
+          progress: (text) => progress.update(text),
+        },
+        report,
+        loops
+          ? {
+              windowMs: f.watch ?? DEFAULT_WATCH_MS,
+              sample: f.sample,
+              onSample: (w) => progress.update(`Watching ${this.keys.dead} for jobs that die again… ${w.samples} samples, ${w.loopingJobs().length} died again`),
+            }
+          : undefined,
+      )
     } finally {
-      agg.finish(quarantine.type === 'zset' ? quarantine.size : 0)
       progress.stop()
     }
-    const queued = queuedRetrySignals(await this.queueHeads(agg.summary.topQueues.map((q) => q.queue)))
-    const s = report.summary
-    s.loopSignals.queuedManualRetry = queued.manual.length
-    s.loopSignals.queuedRepeatedRetry = queued.repeated.length
-    if (s.unlisted) for (const [check, n] of Object.entries(s.unlisted)) report.warn(`${n} more ${check} findings not listed (the summary counts them all).`)
-    if (!loops) {
-      report.add(...agg.findings, ...loopFindings({live: [], repeated: queued.repeated, diedAgain: [], inFlight: []}, LOOP_FIX))
-      return
-    }
-    report.add(...agg.findings.filter((f) => f.check !== 'dead/near-capacity' && f.check !== 'dead/corrupt-entry'))
-    const flavour = await detectSidekiq(this.conn, this.keys)
-    const mayLoop = flavour.versions.length === 0 ? (flavour.major ?? 0) <= 7 : flavour.versions.some((v) => versionAtMost(v, [7, 3, 4]))
-    s.sidekiq = {versions: flavour.versions, ...(flavour.major !== undefined ? {major: flavour.major} : {}), retryAllMayLoop: mayLoop}
-    const windowMs = this.flags.watch ?? DEFAULT_WATCH_MS
-    let live: Awaited<ReturnType<typeof watchDead>> | undefined
-    if (windowMs > 0) {
-      const watching = this.progress(`Watching ${key} for jobs that die again…`)
-      try {
-        live = await watchDead(this.conn, this.keys, {
-          windowMs,
-          intervalMs: 200,
-          sample: this.flags.sample,
-          onSample: (w) => watching.update(`Watching ${key} for jobs that die again… ${w.samples} samples, ${w.loopingJobs().length} died again`),
-        })
-      } finally {
-        watching.stop()
-      }
-      s.watch = live.summary
-      if (live.summary.clientsUnavailable) report.warn(`Could not read CLIENT LIST (${live.summary.clientsUnavailable}): the client driving a loop cannot be named.`)
-    }
-    const findings = loopFindings(
-      {live: live?.looping ?? [], ...(live ? {watch: live.summary} : {}), repeated: queued.repeated, diedAgain: agg.manualRetries, inFlight: queued.manual},
-      LOOP_FIX,
-    )
-    const shown = findings.slice(0, 100)
-    report.add(...shown)
-    if (findings.length > shown.length) report.warn(`${findings.length - shown.length} more dead/retry-loop findings not listed.`)
-  }
-
-  /** The newest jobs of up to QUEUES_SAMPLED queues (where a manual retry lands). */
-  private async queueHeads(queues: readonly string[]) {
-    const jobs = []
-    for (const q of queues.slice(0, QUEUES_SAMPLED)) jobs.push(...(await queueHead(this.conn, this.keys.queue(q), QUEUE_HEAD).catch(() => [])))
-    return jobs
   }
 
   private wrongType(report: ReportBuilder<DeadReportSummary>, snap: DeadSnapshot): boolean {
     if (snap.type === 'zset' || snap.type === 'none') return false
-    report.add({
-      check: 'dead/wrong-type',
-      severity: 'error',
-      message: `${this.keys.dead} is a ${snap.type}, not a sorted set: every job that dies now fails to reach the morgue (ZADD answers WRONGTYPE) and is lost.`,
-      subject: {key: this.keys.dead},
-      evidence: {type: snap.type},
-      fix: `redis-cli TYPE ${this.keys.dead}; find what wrote it, then RENAME it out of the way so Sidekiq can recreate the sorted set`,
-    })
+    report.add(wrongTypeFinding(this.keys.dead, snap.type))
     return true
   }
 
@@ -444,10 +393,4 @@ function exportLine(entry: DeadEntry): string {
   const fields = {jid: job.jid, class: job.displayClass, queue: job.queue ?? 'default', error: job.errorClass ? `${job.errorClass}: ${job.errorMessage ?? ''}` : null}
   // A literal line break in valid JSON can only be whitespace between tokens: safe to flatten.
   return `${head},${JSON.stringify(fields).slice(1, -1)},"job":${entry.member.replace(/[\r\n]+/g, ' ')}}`
-}
-
-function versionAtMost(version: string, max: [number, number, number]): boolean {
-  const parts = version.split('.').map((p) => Number.parseInt(p, 10) || 0)
-  for (let i = 0; i < 3; i++) if ((parts[i] ?? 0) !== max[i]) return (parts[i] ?? 0) < max[i]!
-  return true
 }

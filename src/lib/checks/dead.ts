@@ -324,3 +324,15 @@ function count(map: Map<string, number>, key: string): void {
 function topOf(map: Map<string, number>, n: number): Array<[string, number]> {
   return [...map].sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1)).slice(0, n)
 }
+
+/** A dead key that is not a sorted set: every death now fails to reach the morgue. */
+export function wrongTypeFinding(key: string, type: string): Finding {
+  return {
+    check: 'dead/wrong-type',
+    severity: 'error',
+    message: `${key} is a ${type}, not a sorted set: every job that dies now fails to reach the morgue (ZADD answers WRONGTYPE) and is lost.`,
+    subject: {key},
+    evidence: {type},
+    fix: `redis-cli TYPE ${key}; find what wrote it, then RENAME it out of the way so Sidekiq can recreate the sorted set`,
+  }
+}

@@ -2,7 +2,7 @@
 // types, and Pro 8 upgrade readiness. Aggregates as keys stream past: memory holds the top N and
 // counters, not the whole keyspace.
 import type {Finding} from '../report/types.js'
-import type {FailinfoKey} from '../sidekiq/failinfo.js'
+import type {BatchState, FailinfoKey} from '../sidekiq/failinfo.js'
 
 export interface FailinfoThresholds {
   warnBytes: number
@@ -201,6 +201,21 @@ export class FailinfoAggregator {
       })
     const unlisted = Object.fromEntries([...this.perCheck].filter(([, n]) => n > MAX_FINDINGS_PER_CHECK).map(([c, n]) => [c, n - MAX_FINDINGS_PER_CHECK]))
     if (Object.keys(unlisted).length) s.unlisted = unlisted
+  }
+
+  /**
+   * The batch state of the top keys as read now (`states[i]` for the i-th top key with a bid), for
+   * a scan that read only what the findings need (no total/pending, no -failed for every key).
+   */
+  setTopBatchStates(states: readonly BatchState[]): void {
+    let i = 0
+    for (const top of this.summary.top) {
+      if (top.bid === null) continue
+      const state = states[i++]
+      if (!state) break
+      top.batch = {exists: state.exists, pending: state.pending, total: state.total, createdAt: state.createdAt}
+      top.failedKey = state.failedExists
+    }
   }
 
   private keepTop(k: FailinfoKey): void {

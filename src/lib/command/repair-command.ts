@@ -4,7 +4,7 @@
 // the report's actions and exit code 4) is done here, the same way for every repair.
 import {type Command, Flags} from '@oclif/core'
 
-import type {Action} from '../repairs/actions.js'
+import {type Action, writesKeys} from '../repairs/actions.js'
 import {type ApplyResult, applyActions, applyPipelined, baseRecord} from '../repairs/apply.js'
 import {assertWritable, WriteRefusedError} from '../repairs/guard.js'
 import {JournalWriter} from '../repairs/journal.js'
@@ -149,7 +149,7 @@ export abstract class RepairCommand<T extends typeof Command> extends QdoctorCom
     }
 
     try {
-      await assertWritable(this.conn)
+      await assertWritable(this.conn, {keyless: !actions.some(writesKeys)})
     } catch (err) {
       if (err instanceof WriteRefusedError) throw this.refuse(err.message)
       throw err

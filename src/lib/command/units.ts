@@ -14,6 +14,11 @@ export function parseDurationMs(input: string): number {
   return ms
 }
 
+/** Like parseDurationMs, but a bare `0` (none at all) needs no unit. */
+export function parseDurationOrZeroMs(input: string): number {
+  return input.trim() === '0' ? 0 : parseDurationMs(input)
+}
+
 /** Bytes (1 kb = 1024 bytes), or throws an Error shown as a usage error. */
 export function parseSizeBytes(input: string): number {
   const n = BARE_NUMBER.test(input) ? Number(input) : bytes.parse(input.trim())

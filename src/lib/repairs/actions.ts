@@ -17,11 +17,16 @@ interface ActionBase {
   subject?: Record<string, unknown>
 }
 
-/** UNLINK a whole key, if it is still of `expectType`. Journals DUMP + PTTL. */
+/** UNLINK a whole key, if it is still of `expectType` (and `expectLength` long). Journals DUMP + PTTL. */
 export interface UnlinkAction extends ActionBase {
   kind: 'unlink'
   key: string
   expectType: RedisType
+  /**
+   * The key's length when the plan read it (HLEN, LLEN, SCARD, ZCARD, XLEN or STRLEN, by type): a key
+   * that grew or shrank since is skipped ("changed since plan"), not removed.
+   */
+  expectLength?: number
   /** Skip while any of these keys exists (watched with the key, e.g. a companion's parent hash). */
   unlessExists?: string[]
 }
@@ -120,12 +125,26 @@ export interface LmoveAction extends ActionBase {
   unlessExists?: string[]
 }
 
-/** Make a key expire within `ttlMs` (PEXPIRE; never lengthens a shorter TTL), if it is still of `expectType`. Journals the old PTTL. */
+/**
+ * Make a key expire within `ttlMs` (PEXPIRE; never lengthens a shorter TTL), if it is still of
+ * `expectType` (and `expectLength` long, as for unlink). Journals the old PTTL.
+ */
 export interface ExpireAction extends ActionBase {
   kind: 'expire'
   key: string
   ttlMs: number
   expectType: RedisType
+  expectLength?: number
+}
+
+/** The command that reads a key's length, by type (for `expectLength`). */
+export const LENGTH_COMMAND: Record<RedisType, 'strlen' | 'llen' | 'scard' | 'zcard' | 'hlen' | 'xlen'> = {
+  string: 'strlen',
+  list: 'llen',
+  set: 'scard',
+  zset: 'zcard',
+  hash: 'hlen',
+  stream: 'xlen',
 }
 
 /** CLIENT KILL one connection, only if the id still belongs to `expectAddr`. Journals the client line. */
@@ -240,6 +259,7 @@ export function validateAction(action: Action): void {
     case 'expire':
       if (!REDIS_TYPES.includes(action.expectType)) fail(`unknown type ${action.expectType}`)
       if (action.kind === 'expire' && (!Number.isSafeInteger(action.ttlMs) || action.ttlMs <= 0)) fail('ttlMs must be a positive integer')
+      if (action.expectLength !== undefined && (!Number.isSafeInteger(action.expectLength) || action.expectLength < 0)) fail('expectLength must be a non-negative integer')
       break
     case 'zmove':
     case 'zrem':
@@ -292,6 +312,11 @@ export function keyOf(action: Action): string | undefined {
     default:
       return action.key
   }
+}
+
+/** Whether an action changes data: CLIENT KILL (and its undo, a no-op) only closes a connection. */
+export function writesKeys(action: Action): boolean {
+  return (action.kind === 'undo' ? action.entry.action.kind : action.kind) !== 'client-kill'
 }
 
 export function stepOf(action: Action): string {

@@ -15,7 +15,7 @@ import type {Redis} from 'ioredis'
 import type {Connection} from '../redis/connect.js'
 import {classifyRedisError, isConnectionFailure} from '../redis/errors.js'
 import type {ActionRecord, ActionStatus} from '../report/types.js'
-import {type Action, describeAction, keyOf, type RedisType, type RepairAction, stepOf, type UndoAction, validateAction} from './actions.js'
+import {type Action, describeAction, keyOf, LENGTH_COMMAND, type RedisType, type RepairAction, stepOf, type UndoAction, validateAction} from './actions.js'
 import type {JournalWriter, KeySnapshot} from './journal.js'
 import * as S from './scripts.js'
 
@@ -244,6 +244,8 @@ const skipped = (reason: string): StepResult => ({status: 'skipped', outcome: 's
 /**
  * UNLINK / PEXPIRE a whole key: WATCH it, read what the journal needs, journal it, then MULTI/EXEC,
  * which Redis aborts if anyone touched the key in between (so the journal holds exactly what went).
+ * With `expectLength`, the key's length is read with the rest: a key that changed since the plan
+ * read it is skipped ("changed since plan"), before anything is journaled.
  */
 async function wholeKey(ctx: StepContext, redis: Redis, action: Extract<RepairAction, {kind: 'unlink' | 'expire'}>): Promise<StepResult> {
   const key = action.key
@@ -255,8 +257,12 @@ async function wholeKey(ctx: StepContext, redis: Redis, action: Extract<RepairAc
     const reads = redis.pipeline().type(key).pttl(key).time()
     if (action.kind === 'unlink') reads.dumpBuffer(key)
     for (const g of guards) reads.exists(g)
-    await ctx.conn.budget.take((action.kind === 'unlink' ? 4 : 3) + guards.length)
+    const checkLength = action.expectLength !== undefined
+    // Last, so that the other replies keep their places. WRONGTYPE when the type changed: judged below.
+    if (checkLength) reads[LENGTH_COMMAND[action.expectType]](key)
+    await ctx.conn.budget.take((action.kind === 'unlink' ? 4 : 3) + guards.length + (checkLength ? 1 : 0))
     const replies = (await reads.exec()) ?? []
+    const lengthReply = checkLength ? replies.pop() : undefined
     for (const [err] of replies) if (err) throw err
     const type = replies[0]![1] as string
     const pttl = Number(replies[1]![1])
@@ -266,6 +272,12 @@ async function wholeKey(ctx: StepContext, redis: Redis, action: Extract<RepairAc
     if (type === 'none') return skipped('the key no longer exists')
     if (present !== undefined) return skipped(`${present} exists`)
     if (type !== action.expectType) return skipped(`the key is now a ${type}, not a ${action.expectType}`)
+    if (lengthReply) {
+      const [err, length] = lengthReply
+      if (err) throw err
+      if (Number(length) !== action.expectLength)
+        return skipped(`changed since plan: ${LENGTH_COMMAND[action.expectType].toUpperCase()} ${String(length)} now, ${action.expectLength} when planned; left as it is`)
+    }
     if (action.kind === 'expire' && pttl >= 0 && pttl <= action.ttlMs) return skipped(`it already expires within ${action.ttlMs}ms (PTTL ${pttl})`)
     if (action.kind === 'unlink' && (!dump || dump.length > MAX_JOURNALED_DUMP_BYTES))
       return skipped(dump ? `its DUMP (${dump.length} bytes) is too big to journal; delete it in chunks instead` : 'the key vanished while it was read')
@@ -402,9 +414,11 @@ async function redisTimeMs(ctx: StepContext, redis: Redis): Promise<number> {
 // ---------------------------------------------------------------- pipelined batches
 // Added for `qdoctor dead --retry/--purge`: thousands of small conditional moves (one zmove or zrem
 // per job) sent in pipelined batches. The journal protocol holds per batch: every intent of the
-// batch is written and fsync'ed (once) before the batch is sent, outcomes follow. Each script is
-// still atomic and conditional on the server, so only round trips and fsyncs are saved. An error
-// stops the run after its batch; a batch whose replies were lost leaves its entries "in doubt",
+// batch is written and fsync'ed (once) before the batch is sent, outcomes follow. Runs of up to
+// MANY_PER_CALL actions of one kind go in one ZMOVE_MANY/ZREM_MANY call, which checks and moves
+// each job exactly as ZMOVE/ZREM would and answers a status per job: the server runs each job's
+// checks and writes atomically, only the per-command overhead (client and server) is saved. An
+// error stops the run after its batch; a call whose reply was lost leaves its entries "in doubt",
 // which undo checks one by one. Other kinds (and the check mode) go through applyActions.
 
 /** Actions applyPipelined sends in batches. */
@@ -412,11 +426,40 @@ export type PipelinedAction = Extract<RepairAction, {kind: 'zmove' | 'zrem'}>
 
 export const DEFAULT_PIPELINE_BATCH = 1000
 
+/** One script call for a run of actions of one kind: ZMOVE/ZREM for one, the *_MANY scripts for more. */
+function manyCall(run: readonly PipelinedAction[]): [S.LuaScript, string[], S.ScriptArg[]] {
+  if (run.length === 1) return scriptCall(run[0]!)
+  const keys: string[] = []
+  const args: S.ScriptArg[] = []
+  for (const a of run) {
+    if (a.kind === 'zmove') {
+      keys.push(a.from, a.to, a.registerSet ?? a.to)
+      args.push(a.member, a.expectScore, a.pushValue ?? a.member, a.registerSet ? '1' : '0', a.registerMember ?? '')
+    } else {
+      keys.push(a.key)
+      args.push(a.member, a.expectScore)
+    }
+  }
+  return [run[0]!.kind === 'zmove' ? S.ZMOVE_MANY : S.ZREM_MANY, keys, args]
+}
+
+/** Consecutive actions of one kind, at most MANY_PER_CALL each: [first index, actions]. */
+function runsOf(batch: readonly PipelinedAction[]): Array<[number, PipelinedAction[]]> {
+  const runs: Array<[number, PipelinedAction[]]> = []
+  for (let i = 0; i < batch.length; ) {
+    let j = i + 1
+    while (j < batch.length && j - i < S.MANY_PER_CALL && batch[j]!.kind === batch[i]!.kind) j++
+    runs.push([i, batch.slice(i, j)])
+    i = j
+  }
+  return runs
+}
+
 export async function applyPipelined(conn: Connection, actions: readonly Action[], options: ApplyOptions & {batch?: number} = {}): Promise<ApplyResult> {
   if (options.mode === 'check' || !actions.every((a): a is PipelinedAction => a.kind === 'zmove' || a.kind === 'zrem')) return applyActions(conn, actions, options)
   for (const a of actions) validateAction(a)
   const size = Math.max(1, options.batch ?? DEFAULT_PIPELINE_BATCH)
-  const records: ActionRecord[] = actions.map((a) => baseRecord(a, 'not-reached'))
+  const records: Array<ActionRecord | undefined> = new Array(actions.length)
   const outcomes: Outcome[] = actions.map(() => 'not-reached')
   const firstSeq = options.firstSeq ?? 1
   let stopped: ApplyResult['stopped']
@@ -438,7 +481,8 @@ export async function applyPipelined(conn: Connection, actions: readonly Action[
       }
     }
     for (let i = 0; i < batch.length; i++) await options.hooks?.beforeWrite?.(start + i, batch[i]!)
-    const calls = batch.map((a) => scriptCall(a))
+    const runs = runsOf(batch)
+    const calls = runs.map(([, run]) => manyCall(run))
     const scripts = [...new Set(calls.map(([script]) => script))]
     let replies: Array<[Error | null, unknown]>
     try {
@@ -450,35 +494,42 @@ export async function applyPipelined(conn: Connection, actions: readonly Action[
       for (const [script, keys, args] of calls) pipe.evalsha(script.sha, keys.length, ...keys, ...args)
       replies = ((await pipe.exec()) ?? []).slice(scripts.length) as Array<[Error | null, unknown]>
     } catch (err) {
-      replies = batch.map(() => [err as Error, null])
+      replies = runs.map(() => [err as Error, null])
     }
-    for (let i = 0; i < batch.length; i++) {
-      const index = start + i
-      const action = batch[i]!
-      const seq = firstSeq + index
-      const [err, reply] = replies[i] ?? [new Error('no reply'), null]
-      const status = Array.isArray(reply) && typeof reply[0] === 'string' ? [reply[0], String(reply[1] ?? '')] : undefined
-      if (err || !status || (status[0] !== 'applied' && status[0] !== 'skipped')) {
-        const ctx: StepContext = {conn, journal: options.journal, seq, index, hooks: options.hooks, mode: 'apply', intentWritten: Boolean(options.journal)}
-        const reason = err ? failureReason(conn, err, ctx) : `script ${action.kind} returned an unexpected reply: ${JSON.stringify(reply)}`
-        records[index] = {...baseRecord(action, 'failed'), detail: `${describeAction(action)}: ${reason}`}
-        outcomes[index] = 'failed'
-        tryOutcome(ctx, 'unknown', reason)
-        stopped ??= {index, reason, error: err ?? undefined}
-        continue
+    // Outcome lines of the batch, written at once after it (undo reads a missing one as "in doubt").
+    const lines: Array<{seq: number; status: 'applied' | 'skipped'; reason: string | undefined}> = []
+    for (let r = 0; r < runs.length; r++) {
+      const [first, run] = runs[r]!
+      const [err, reply] = replies[r] ?? [new Error('no reply'), null]
+      for (let i = 0; i < run.length; i++) {
+        const index = start + first + i
+        const action = run[i]!
+        const seq = firstSeq + index
+        const status = Array.isArray(reply) && typeof reply[2 * i] === 'string' ? [reply[2 * i] as string, String(reply[2 * i + 1] ?? '')] : undefined
+        if (err || !status || (status[0] !== 'applied' && status[0] !== 'skipped')) {
+          const ctx: StepContext = {conn, journal: options.journal, seq, index, hooks: options.hooks, mode: 'apply', intentWritten: Boolean(options.journal)}
+          const reason = err ? failureReason(conn, err, ctx) : `script ${action.kind} returned an unexpected reply: ${JSON.stringify(Array.isArray(reply) ? reply.slice(2 * i, 2 * i + 2) : reply)}`
+          records[index] = {...baseRecord(action, 'failed'), detail: `${describeAction(action)}: ${reason}`}
+          outcomes[index] = 'failed'
+          tryOutcome(ctx, 'unknown', reason)
+          stopped ??= {index, reason, error: err ?? undefined}
+          continue
+        }
+        const result = forward(status as [string, string])
+        records[index] = {...baseRecord(action, result.status), ...(result.reason ? {detail: withReason(action, result.reason)} : {})}
+        outcomes[index] = result.outcome
+        lines.push({seq, status: result.status === 'applied' ? 'applied' : 'skipped', reason: result.reason})
       }
-      const result = forward(status as [string, string])
-      records[index] = {...baseRecord(action, result.status), ...(result.reason ? {detail: withReason(action, result.reason)} : {})}
-      outcomes[index] = result.outcome
-      try {
-        options.journal?.outcome(seq, result.status === 'applied' ? 'applied' : 'skipped', result.reason)
-      } catch (journalErr) {
-        stopped ??= {index: index + 1, reason: `could not write the journal: ${(journalErr as Error).message}`, error: journalErr}
-      }
-      await options.hooks?.afterAction?.(index, records[index]!)
     }
+    try {
+      options.journal?.outcomes(lines)
+    } catch (journalErr) {
+      stopped ??= {index: start + batch.length, reason: `could not write the journal: ${(journalErr as Error).message}`, error: journalErr}
+    }
+    if (options.hooks?.afterAction) for (const {seq} of lines) await options.hooks.afterAction(seq - firstSeq, records[seq - firstSeq]!)
   }
+  const done = actions.map((a, i) => records[i] ?? baseRecord(a, 'not-reached'))
   const counts: Record<ActionStatus, number> = {planned: 0, applied: 0, skipped: 0, failed: 0, 'not-reached': 0}
-  for (const r of records) counts[r.status]++
-  return {records, outcomes, counts, ...(stopped ? {stopped} : {})}
+  for (const r of done) counts[r.status]++
+  return {records: done, outcomes, counts, ...(stopped ? {stopped} : {})}
 }

@@ -1,5 +1,5 @@
 // Before any write: refuse a replica (its writes would be lost, or refused, at the next sync) and a
-// server still loading its dataset.
+// server still loading its dataset. Actions that write no keys (CLIENT KILL) are fine on a replica.
 import type {Connection} from '../redis/connect.js'
 import {isConnectionFailure, RedisUnavailableError} from '../redis/errors.js'
 import {parseInfo} from '../redis/server-info.js'
@@ -7,10 +7,15 @@ import {parseInfo} from '../redis/server-info.js'
 /** A write the engine will not make on this server (exit code 4 at the command layer). */
 export class WriteRefusedError extends Error {}
 
+export interface WriteGuardOptions {
+  /** The actions write no keys (CLIENT KILL): a replica is no reason to refuse them. */
+  keyless?: boolean
+}
+
 /** Why writes to a server with these INFO fields must be refused, or undefined when they may proceed. */
-export function writeRefusal(info: Record<string, string>, target: string): string | undefined {
+export function writeRefusal(info: Record<string, string>, target: string, options: WriteGuardOptions = {}): string | undefined {
   const role = info.role
-  if (role === 'slave' || role === 'replica') {
+  if (!options.keyless && (role === 'slave' || role === 'replica')) {
     const primary = info.master_host ? ` of ${info.master_host}:${info.master_port ?? '?'}` : ''
     return `Refusing to write to ${target}: it is a replica (role:${role})${primary}. Run the repair against the primary.`
   }
@@ -19,8 +24,8 @@ export function writeRefusal(info: Record<string, string>, target: string): stri
   return undefined
 }
 
-/** Throws WriteRefusedError unless the server is a primary that has finished loading. */
-export async function assertWritable(conn: Connection): Promise<void> {
+/** Throws WriteRefusedError unless the server is a primary (any role when `keyless`) that has finished loading. */
+export async function assertWritable(conn: Connection, options: WriteGuardOptions = {}): Promise<void> {
   let redis
   try {
     redis = await conn.redis()
@@ -35,7 +40,8 @@ export async function assertWritable(conn: Connection): Promise<void> {
     info = {...parseInfo(await redis.info('replication')), ...parseInfo(await redis.info('persistence'))}
   } catch (err) {
     if (isConnectionFailure(err)) throw err
-    // INFO renamed or forbidden: ROLE says primary or replica.
+    // INFO renamed or forbidden: ROLE says primary or replica (which keyless actions need not know).
+    if (options.keyless) return
     try {
       const role = (await redis.call('ROLE')) as unknown[]
       info = {role: String(role[0])}
@@ -46,6 +52,6 @@ export async function assertWritable(conn: Connection): Promise<void> {
       )
     }
   }
-  const refusal = writeRefusal(info, conn.target)
+  const refusal = writeRefusal(info, conn.target, options)
   if (refusal) throw new WriteRefusedError(refusal)
 }

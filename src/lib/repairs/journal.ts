@@ -142,6 +142,12 @@ export class JournalWriter {
     this.line({type: 'outcome', seq, status, ...(reason ? {reason} : {})})
   }
 
+  /** Several outcomes in one write (a pipelined batch); like outcome(), not fsync'ed on their own. */
+  outcomes(entries: ReadonlyArray<{seq: number; status: OutcomeStatus; reason?: string | undefined}>): void {
+    if (entries.length === 0) return
+    this.write(entries.map(({seq, status, reason}) => JSON.stringify({type: 'outcome', seq, status, ...(reason ? {reason} : {})}) + '\n').join(''))
+  }
+
   end(counts: Record<string, number>): void {
     this.line({type: 'end', at: new Date().toISOString(), counts})
     this.flush()

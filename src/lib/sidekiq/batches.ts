@@ -11,7 +11,7 @@ import type {Connection} from '../redis/connect.js'
 import {describeKeys, type KeyDescription} from '../redis/describe.js'
 import {setMembers} from '../redis/paged.js'
 import {pipelinedReads} from '../redis/pipeline.js'
-import {type KeyPattern, type KeySource, ownScan} from '../redis/keyspace-index.js'
+import type {KeyPattern, KeySource} from '../redis/keyspace-index.js'
 import type {ScanProgress} from '../redis/scan.js'
 import {zsetMembers} from '../redis/walk.js'
 import {BATCH_COMPANIONS, BATCH_LAYOUTS, type BatchLayout, isBid, type SidekiqKeys} from './keys.js'
@@ -124,8 +124,8 @@ export interface ScanBatchesOptions {
   onProgress?: (p: ScanProgress & {layout: BatchLayout}) => void
   /** Only these layouts (default both). */
   layouts?: readonly BatchLayout[]
-  /** Where the keys come from: this reader's own SCAN (default) or a shared keyspace pass. */
-  source?: KeySource
+  /** Where the keys come from: this reader's own SCAN (ownScan) or the shared keyspace pass. */
+  source: KeySource
 }
 
 /** The SCAN patterns the batch inventory reads (for a shared keyspace pass). */
@@ -137,10 +137,9 @@ export function batchKeyPatterns(keys: SidekiqKeys, layouts: readonly BatchLayou
  * Every batch hash, companion key and unrecognised key under `b-*` and `BID-*`, batch by batch as
  * SCAN returns them. Keys that vanish between SCAN and the read are skipped.
  */
-export async function* scanBatches(conn: Connection, keys: SidekiqKeys, indexes: BatchIndexes, options: ScanBatchesOptions = {}): AsyncGenerator<BatchScanItem[]> {
-  const source = options.source ?? ownScan(conn)
+export async function* scanBatches(conn: Connection, keys: SidekiqKeys, indexes: BatchIndexes, options: ScanBatchesOptions): AsyncGenerator<BatchScanItem[]> {
   for (const layout of options.layouts ?? BATCH_LAYOUTS) {
-    const scan = source({match: keys.batchKeysPattern(layout), count: options.scanCount, onProgress: (p) => options.onProgress?.({...p, layout})})
+    const scan = options.source({match: keys.batchKeysPattern(layout), count: options.scanCount, onProgress: (p) => options.onProgress?.({...p, layout})})
     for await (const batch of scan) {
       const items = await classify(conn, keys, layout, batch, indexes)
       if (items.length) yield items

@@ -1,5 +1,6 @@
 // Reads Sidekiq Pro's `b-<bid>-failinfo` hashes (field = jid, value = failure JSON; ~30-day TTL)
-// with their parent batch `b-<bid>` and Pro 7.3.6+ `b-<bid>-failed` companion. Streams in batches:
+// with their parent batch `b-<bid>` and Pro 7.3.6+ `b-<bid>-failed` companion (or, for a report,
+// only what every key needs: size, entries, TTL, the parent's existence and created_at). Streams in batches:
 // one short read-only Lua call (EVALSHA) measures MEASURE_BATCH keys at once, about half a millisecond
 // of server time; where scripts are forbidden it falls back to pipelined commands. The calls are
 // pipelined with the SCAN, so Redis does not wait while the client reads replies.
@@ -29,6 +30,7 @@ export interface FailinfoKey {
     /** Epoch seconds (Pro ≤ 7 float seconds, Pro 8 integer ms, or a numeric string). */
     createdAt?: number
     createdAtRaw?: string
+    /** Undefined when read with `batchCounts: false` (see batchStates). */
     total?: number
     pending?: number
   }
@@ -37,54 +39,72 @@ export interface FailinfoKey {
 }
 
 /**
- * Keys per Lua call. Each key costs Redis three lookups (key, parent, -failed) and a MEMORY USAGE,
- * about 10 µs on a busy 2-vCPU VM, so 64 keys keep one call well under a millisecond. Throughput
- * does not depend on it: the calls are pipelined.
+ * Keys per Lua call. Each key costs Redis two cold lookups (the key, its parent) and four or five
+ * commands, about 6–7 µs on a busy 2-vCPU VM, so 64 keys keep one call around half a millisecond.
+ * Throughput hardly depends on it: the calls are pipelined.
  */
 export const MEASURE_BATCH = 64
 
-/** Values per key in a measurement reply: type, hlen, pttl, bytes, parentType, created_at, total, pending, failedExists. */
-const ROW = 9
+/**
+ * What one measurement call reads per key. `counts`: the parent's `total` and `pending` (HMGET of
+ * three fields instead of HGET of `created_at`); `failed`: EXISTS b-<bid>-failed. A report needs
+ * both for the few keys it shows only (see batchStates); the defaults read them for every key.
+ */
+interface Shape {
+  counts: boolean
+  failed: boolean
+}
 
-// KEYS come in triples: failinfo key, parent b-<bid> (or ''), b-<bid>-failed. ARGV: MEMORY USAGE
-// samples, '1' to look up -failed. Returns ROW values per triple, flat: type, hlen, pttl, bytes,
-// parentType, created_at, total, pending, failedExists. Read-only, bounded by #KEYS.
-// Each redis.call costs Redis about as much as the work it does (and each cold key a few cache misses),
-// so the common case makes four or five: PTTL (-2: gone), HLEN (a WRONGTYPE error: not a hash, ask
-// TYPE), MEMORY USAGE, HMGET on the parent (an error: not a hash, ask TYPE; three nils: EXISTS tells a
-// parent without those fields from no parent) and, when asked, EXISTS on -failed.
+/** Values per key in a measurement reply: hlen-or-type, pttl, bytes, parent, [total, pending], [failed]. */
+function rowWidth(shape: Shape): number {
+  return 4 + (shape.counts ? 2 : 0) + (shape.failed ? 1 : 0)
+}
+
+// KEYS per key: the failinfo key, its parent b-<bid> (or ''), and with ARGV[3] = '1' b-<bid>-failed.
+// ARGV: MEMORY USAGE samples ('' = the server's default of 5), '1' to read the parent's total and
+// pending, '1' to look up -failed. Returns per key, flat:
+//   1. HLEN (> 0: a hash), or the TYPE of a key that is not a hash ('none': gone since SCAN; the rest
+//      of the row is then 0);
+//   2. PTTL; 3. MEMORY USAGE;
+//   4. the parent: its created_at (a string), 1 (a hash without created_at), 0 (none, or no bid), or
+//      {type} (a one-element array) when it is not a hash;
+//   5–6. with counts: the parent's total and pending (or false); 7. with -failed: 1 or 0.
+// Read-only, bounded by #KEYS. Each redis.call costs Redis about as much as its work (and the first
+// touch of a key a few cache misses), so the common case makes four: HLEN (a WRONGTYPE error: not a
+// hash, ask TYPE; 0: gone), PTTL, MEMORY USAGE, and HGET/HMGET on the parent (an error: not a hash;
+// nothing found: EXISTS tells a parent without those fields from no parent).
 const MEASURE_SCRIPT = `
-local out = {}
-local samples, withFailed = ARGV[1], ARGV[2] == '1'
-local n = 0
-for i = 1, #KEYS, 3 do
+local out, n = {}, 0
+local samples, counts, withFailed = ARGV[1], ARGV[2] == '1', ARGV[3] == '1'
+local stride = withFailed and 3 or 2
+for i = 1, #KEYS, stride do
   local k = KEYS[i]
-  local t, hlen, bytes, pt, c, total, pending, failed = 'none', 0, 0, 'none', false, false, false, 0
-  local pttl = redis.call('PTTL', k)
-  if pttl ~= -2 then
-    hlen = redis.pcall('HLEN', k)
-    if type(hlen) == 'table' then
-      t = redis.call('TYPE', k)['ok']
-      hlen = 0
-    else
-      t = 'hash'
-    end
-    bytes = redis.call('MEMORY', 'USAGE', k, 'SAMPLES', samples) or 0
+  local h = redis.pcall('HLEN', k)
+  local pttl, bytes, pv, total, pending, failed = 0, 0, 0, false, false, 0
+  if type(h) == 'table' then h = redis.call('TYPE', k)['ok'] elseif h == 0 then h = 'none' end
+  if h ~= 'none' then
+    pttl = redis.call('PTTL', k)
+    if samples == '' then bytes = redis.call('MEMORY', 'USAGE', k) else bytes = redis.call('MEMORY', 'USAGE', k, 'SAMPLES', samples) end
+    bytes = bytes or 0
     local p = KEYS[i + 1]
     if p ~= '' then
-      local f = redis.pcall('HMGET', p, 'created_at', 'total', 'pending')
-      if f['err'] then
-        pt = redis.call('TYPE', p)['ok']
+      local f
+      if counts then f = redis.pcall('HMGET', p, 'created_at', 'total', 'pending') else f = redis.pcall('HGET', p, 'created_at') end
+      if type(f) == 'table' and f['err'] then
+        pv = {redis.call('TYPE', p)['ok']}
       else
-        c, total, pending = f[1], f[2], f[3]
-        if c or total or pending or redis.call('EXISTS', p) == 1 then pt = 'hash' end
+        if counts then pv, total, pending = f[1], f[2], f[3] else pv = f end
+        if not pv then
+          if total or pending or redis.call('EXISTS', p) == 1 then pv = 1 else pv = 0 end
+        end
       end
       if withFailed then failed = redis.call('EXISTS', KEYS[i + 2]) end
     end
   end
-  out[n + 1] = t; out[n + 2] = hlen; out[n + 3] = pttl; out[n + 4] = bytes; out[n + 5] = pt
-  out[n + 6] = c; out[n + 7] = total; out[n + 8] = pending; out[n + 9] = failed
-  n = n + 9
+  out[n + 1] = h; out[n + 2] = pttl; out[n + 3] = bytes; out[n + 4] = pv
+  n = n + 4
+  if counts then out[n + 1] = total; out[n + 2] = pending; n = n + 2 end
+  if withFailed then out[n + 1] = failed; n = n + 1 end
 end
 return out
 `
@@ -100,9 +120,15 @@ export interface ReadFailinfoOptions {
   source?: KeySource
   /**
    * Look up b-<bid>-failed for every key (default true). Off, Redis does a fifth less work and
-   * failedExists is false throughout: look up the few keys that need it with failedKeysExist().
+   * failedExists is false throughout: look up the few keys that need it with batchStates().
    */
   failedKeys?: boolean
+  /**
+   * Read the parent's `total` and `pending` for every key (default true). Off, the parent lookup is
+   * an HGET of `created_at` and those two are undefined: read them for the few keys shown with
+   * batchStates().
+   */
+  batchCounts?: boolean
 }
 
 /** What readFailinfo scans for (a shared keyspace pass registers the same). */
@@ -132,7 +158,7 @@ function settle<T>(promise: Promise<T>): Promise<Settled<T>> {
  * one batch at a time (resilient), after the SCAN in flight has settled, so reconnects never race.
  */
 export async function* readFailinfo(conn: Connection, keys: SidekiqKeys, options: ReadFailinfoOptions = {}): AsyncGenerator<FailinfoKey[]> {
-  const measurer = new Measurer(conn, keys, options.exact, options.failedKeys ?? true)
+  const measurer = new Measurer(conn, keys, options.exact, {counts: options.batchCounts ?? true, failed: options.failedKeys ?? true})
   const pages = (options.source ?? ownScan(conn))({...failinfoKeyPattern(keys), count: options.scanCount, onProgress: options.onProgress})
   let next = settle(pages.next())
   /** Measurements sent and not yet handed on, oldest first. */
@@ -172,13 +198,16 @@ export async function* readFailinfo(conn: Connection, keys: SidekiqKeys, options
 class Measurer {
   private useScript = true
   private useSha = true
+  private readonly width: number
 
   constructor(
     readonly conn: Connection,
     readonly keys: SidekiqKeys,
     readonly exact: boolean | undefined,
-    readonly failedKeys: boolean,
-  ) {}
+    readonly shape: Shape,
+  ) {
+    this.width = rowWidth(shape)
+  }
 
   /** Send the measurement of `batch` without waiting for it (after the --max-ops budget allows it). */
   async send(batch: string[]): Promise<Sent> {
@@ -202,10 +231,10 @@ class Measurer {
       await quiet()
     }
     if (!rows && this.useScript) rows = await resilient(this.conn, 'measuring failinfo keys', () => this.script(sent.batch))
-    rows ??= await measureWithPipeline(this.conn, this.keys, sent.batch, this.exact, this.failedKeys)
+    rows ??= await measureWithPipeline(this.conn, this.keys, sent.batch, this.exact, this.shape)
     const out: FailinfoKey[] = []
     for (let j = 0; j < sent.batch.length; j++) {
-      const measured = toFailinfo(this.keys, sent.batch[j]!, rows, j * ROW)
+      const measured = toFailinfo(this.keys, sent.batch[j]!, rows, j * this.width, this.shape)
       if (measured) out.push(measured)
     }
     return out
@@ -213,9 +242,14 @@ class Measurer {
 
   private async script(batch: string[]): Promise<unknown[]> {
     const args: string[] = []
-    for (const key of batch) args.push(key, ...companions(this.keys, key))
+    const failed = this.shape.failed
+    for (const key of batch) {
+      const bid = this.keys.failinfoBid(key)
+      if (bid === undefined) args.push(key, '', ...(failed ? [''] : []))
+      else args.push(key, this.keys.batch(bid), ...(failed ? [this.keys.batchPart(bid, 'failed')] : []))
+    }
     const numKeys = args.length
-    args.push(this.exact ? '0' : '5', this.failedKeys ? '1' : '0')
+    args.push(this.exact ? '0' : '', this.shape.counts ? '1' : '0', failed ? '1' : '0')
     const redis = await this.conn.redis()
     // EVALSHA: the script body is not sent (and hashed by Redis) thousands of times. Not cached yet
     // (NOSCRIPT) or EVALSHA refused on its own: EVAL, which caches it.
@@ -238,7 +272,7 @@ function companions(keys: SidekiqKeys, key: string): [string, string] {
   return bid === undefined ? ['', ''] : [keys.batch(bid), keys.batchPart(bid, 'failed')]
 }
 
-async function measureWithPipeline(conn: Connection, keys: SidekiqKeys, batch: string[], exact: boolean | undefined, failedKeys: boolean): Promise<unknown[]> {
+async function measureWithPipeline(conn: Connection, keys: SidekiqKeys, batch: string[], exact: boolean | undefined, shape: Shape): Promise<unknown[]> {
   const replies = await pipelinedReads(conn, batch, (key): Command[] => {
     const [parent, failed] = companions(keys, key)
     return [
@@ -248,37 +282,48 @@ async function measureWithPipeline(conn: Connection, keys: SidekiqKeys, batch: s
       ['memory', 'usage', key, 'SAMPLES', exact ? 0 : 5],
       ['type', parent || key],
       ['hmget', parent || key, 'created_at', 'total', 'pending'],
-      ...(failedKeys ? [['exists', failed || key] as Command] : []),
+      ...(shape.failed ? [['exists', failed || key] as Command] : []),
     ]
   })
+  // The script's row format (see MEASURE_SCRIPT).
   return replies.flatMap(([type, hlen, pttl, mem, ptype, fields, failed]) => {
+    const t = String(type?.value ?? 'none')
+    const n = Number(hlen?.value ?? 0)
     const parentType = String(ptype?.value ?? 'none')
     const f = parentType === 'hash' && Array.isArray(fields?.value) ? (fields.value as Array<string | null>) : [null, null, null]
-    return [type?.value, hlen?.value ?? 0, pttl?.value ?? -2, mem?.value ?? 0, parentType, f[0], f[1], f[2], failed?.value ?? 0]
+    const parent = parentType === 'none' ? 0 : parentType !== 'hash' ? [parentType] : (f[0] ?? 1)
+    const row: unknown[] = [t === 'hash' && n > 0 ? n : t === 'hash' ? 'none' : t, pttl?.value ?? -2, mem?.value ?? 0, t === 'none' ? 0 : parent]
+    if (shape.counts) row.push(f[1], f[2])
+    if (shape.failed) row.push(failed?.value ?? 0)
+    return row
   })
 }
 
-/** The key measured at rows[at … at+ROW-1]; undefined when it vanished since SCAN. */
-function toFailinfo(keys: SidekiqKeys, key: string, rows: unknown[], at: number): FailinfoKey | undefined {
-  const [type, hlen, pttl, bytes, parentType, createdAt, total, pending, failed] = rows.slice(at, at + ROW)
-  if (type === 'none' || type === undefined) return undefined
+/** The key measured at rows[at …] (one row of the shape's width); undefined when it vanished since SCAN. */
+function toFailinfo(keys: SidekiqKeys, key: string, rows: unknown[], at: number, shape: Shape): FailinfoKey | undefined {
+  const h = rows[at]
+  if (h === 'none' || h === undefined || h === null) return undefined
+  const pttlMs = Number(rows[at + 1])
+  const p = rows[at + 3]
   const bid = keys.failinfoBid(key)
-  const pttlMs = Number(pttl)
-  const createdAtRaw = typeof createdAt === 'string' ? createdAt : undefined
+  const isHash = typeof h === 'number'
+  const parentType = Array.isArray(p) ? String(p[0]) : p === 0 ? 'none' : 'hash'
+  const createdAtRaw = typeof p === 'string' ? p : undefined
+  const failed = shape.failed ? rows[at + 4 + (shape.counts ? 2 : 0)] : 0
   return {
     key,
     bid,
-    type: String(type),
-    entries: Number(hlen) || 0,
+    type: isHash ? 'hash' : String(h),
+    entries: isHash ? h : 0,
     ttlSeconds: pttlMs >= 0 ? Math.ceil(pttlMs / 1000) : -1,
-    bytes: Number(bytes) || 0,
+    bytes: Number(rows[at + 2]) || 0,
     parent: {
-      exists: parentType !== 'none' && parentType !== undefined && bid !== undefined,
-      type: bid !== undefined ? String(parentType) : undefined,
+      exists: parentType !== 'none' && bid !== undefined,
+      type: bid !== undefined ? parentType : undefined,
       createdAt: toEpochSeconds(createdAtRaw),
       createdAtRaw,
-      total: numOrUndefined(total),
-      pending: numOrUndefined(pending),
+      total: shape.counts ? numOrUndefined(rows[at + 4]) : undefined,
+      pending: shape.counts ? numOrUndefined(rows[at + 5]) : undefined,
     },
     failedExists: Number(failed) === 1 && bid !== undefined,
   }
@@ -290,12 +335,38 @@ function numOrUndefined(v: unknown): number | undefined {
   return Number.isFinite(n) ? n : undefined
 }
 
-/** Does b-<bid>-failed exist, for each bid (pipelined EXISTS)? For the few keys a report shows. */
-export async function failedKeysExist(conn: Connection, keys: SidekiqKeys, bids: readonly string[]): Promise<boolean[]> {
-  const replies = await pipelinedReads(conn, bids, (bid) => [['exists', keys.batchPart(bid, 'failed')]])
-  return replies.map(([exists]) => {
+export interface BatchState {
+  /** The parent b-<bid> exists and is a hash. */
+  exists: boolean
+  total?: number
+  pending?: number
+  /** Epoch seconds (any of the encodings toEpochSeconds reads). */
+  createdAt?: number
+  /** b-<bid>-failed exists. */
+  failedExists: boolean
+}
+
+/**
+ * The batch state of a few bids (the keys a report shows): the parent's created_at, total and
+ * pending, and whether b-<bid>-failed exists. Pipelined reads; a parent that is not a hash reads as gone.
+ */
+export async function batchStates(conn: Connection, keys: SidekiqKeys, bids: readonly string[]): Promise<BatchState[]> {
+  const replies = await pipelinedReads(conn, bids, (bid) => [
+    ['hmget', keys.batch(bid), 'created_at', 'total', 'pending'],
+    ['exists', keys.batch(bid)],
+    ['exists', keys.batchPart(bid, 'failed')],
+  ])
+  return replies.map(([fields, exists, failed]) => {
     if (exists?.error) throw exists.error
-    return Number(exists?.value) === 1
+    if (failed?.error) throw failed.error
+    const f = !fields?.error && Array.isArray(fields?.value) ? (fields.value as Array<string | null>) : [null, null, null]
+    return {
+      exists: Number(exists?.value) === 1 && !fields?.error,
+      createdAt: toEpochSeconds(f[0] ?? undefined),
+      total: numOrUndefined(f[1]),
+      pending: numOrUndefined(f[2]),
+      failedExists: Number(failed?.value) === 1,
+    }
   })
 }
 

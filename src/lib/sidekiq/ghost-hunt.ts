@@ -4,6 +4,7 @@
 // the jids that were missing (or stranded) and re-read each batch's `pending` and `-jids` membership.
 // This module only observes; src/lib/checks/batches.ts turns the observations into verdicts.
 import {type Connection, sleep} from '../redis/connect.js'
+import type {KeySource} from '../redis/keyspace-index.js'
 import {type BatchRecord, diedKey, failureKeys, forEachPendingJid, membership, recheckBatches} from './batches.js'
 import {type Container, discoverContainers, type LocateHooks, type LocateStats, type LocateTarget, locateJobs, type Sighting} from './job-locator.js'
 import type {SidekiqKeys} from './keys.js'
@@ -28,6 +29,12 @@ export interface JidObservation {
 export interface HuntOptions {
   /** Milliseconds between the passes; 0 = one pass. */
   settleMs: number
+  /**
+   * Where container keys come from (both passes): the hunt's own SCAN, or the shared keyspace pass.
+   * Replaying the shared pass in the settle pass misses only lists created since; a job they hold is
+   * also in its process's work hash, which is found from `processes` as it is now.
+   */
+  source: KeySource
   scanCount?: number
   hooks?: LocateHooks & {
     /** Before waiting `settleMs` (progress). */
@@ -94,7 +101,7 @@ export async function huntGhosts(conn: Connection, keys: SidekiqKeys, batches: r
     observed.add(o)
   })
 
-  const containers = await discoverContainers(conn, keys, {scanCount: options.scanCount})
+  const containers = await discoverContainers(conn, keys, {source: options.source, scanCount: options.scanCount})
   const first = await locateJobs(conn, containers, observed, options.hooks)
 
   const again = observations.filter((o) => needsSecondLook(o.first))
@@ -107,7 +114,7 @@ export async function huntGhosts(conn: Connection, keys: SidekiqKeys, batches: r
     }
     options.hooks?.onSettle?.(again.length, options.settleMs)
     await sleep(options.settleMs)
-    const containers2 = await discoverContainers(conn, keys, {scanCount: options.scanCount})
+    const containers2 = await discoverContainers(conn, keys, {source: options.source, scanCount: options.scanCount})
     second = await locateJobs(conn, containers2, observed, options.hooks)
     const asks = new Map<BatchRecord, string[]>()
     for (const o of again) {

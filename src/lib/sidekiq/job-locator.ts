@@ -13,10 +13,11 @@
 import type {Connection} from '../redis/connect.js'
 import {allMembers, hashEntries} from '../redis/paged.js'
 import {pipelinedReads} from '../redis/pipeline.js'
-import {type KeyPattern, type KeySource, ownScan} from '../redis/keyspace-index.js'
+import type {KeyPattern, KeySource} from '../redis/keyspace-index.js'
 import {listFromHead, zsetMembers} from '../redis/walk.js'
 import {jobFromValue, type ParsedJob, parseJob} from './job.js'
 import {isPrivateQueueName, type SidekiqKeys} from './keys.js'
+import {fetchListPattern, type PrivateQueue, readPrivateQueues} from './private-queues.js'
 import {timestampUnit} from './time.js'
 import {parseWork} from './work.js'
 
@@ -79,36 +80,39 @@ const CORRUPT_EXAMPLES = 3
 
 /** The SCAN patterns container discovery reads (for a shared keyspace pass). */
 export function containerKeyPatterns(keys: SidekiqKeys): KeyPattern[] {
-  return [
-    {match: keys.pattern('*queue:*'), type: 'list'},
-    {match: keys.workPattern, type: 'hash'},
-  ]
+  return [fetchListPattern(keys), workHashPattern(keys)]
 }
 
-/** Every container that can hold a job, in reading order, with owner liveness for private/working queues. */
-export async function discoverContainers(conn: Connection, keys: SidekiqKeys, options: {scanCount?: number; source?: KeySource} = {}): Promise<Container[]> {
-  const source = options.source ?? ownScan(conn)
-  const [listPattern, workPattern] = containerKeyPatterns(keys) as [KeyPattern, KeyPattern]
+/** `<identity>:work` / `:workers` hashes, including those of identities missing from `processes`. */
+function workHashPattern(keys: SidekiqKeys): KeyPattern {
+  return {match: keys.workPattern, type: 'hash'}
+}
+
+/**
+ * Every container that can hold a job, in reading order, with owner liveness for private/working
+ * queues and work hashes. Keys come from `source`; registered queues and the work of every
+ * `processes` member are added from those sets as they are now (the shared pass may be minutes old).
+ */
+export async function discoverContainers(conn: Connection, keys: SidekiqKeys, options: {source: KeySource; scanCount?: number}): Promise<Container[]> {
   const registered = new Set(await membersIfSet(conn, keys.queues))
   const queues = new Map<string, Container>()
-  const privates: Container[] = []
-  const working: Container[] = []
-  for await (const batch of source({...listPattern, count: options.scanCount})) {
-    for (const key of batch) {
-      const priv = keys.privateQueue(key)
-      if (priv) {
-        privates.push({kind: 'private-queue', key, owner: priv.identity, heartbeatKey: keys.process(priv.identity), queue: priv.queue})
-        continue
-      }
-      const work = keys.workingQueue(key)
-      if (work) {
-        working.push({kind: 'working-queue', key, owner: work.identity, heartbeatKey: keys.workingHeartbeat(work.identity), queue: work.queue})
-        continue
-      }
+  const fetchLists = await readPrivateQueues(conn, keys, {
+    ...options,
+    onOtherList: (key) => {
       const name = keys.queueName(key)
       if (name !== undefined && !isPrivateQueueName(name)) queues.set(name, {kind: 'queue', key, queue: name})
-    }
-  }
+    },
+  })
+  const fetched = (q: PrivateQueue): Container => ({
+    kind: q.kind === 'super_fetch' ? 'private-queue' : 'working-queue',
+    key: q.key,
+    owner: q.identity,
+    heartbeatKey: q.heartbeatKey,
+    ownerAlive: q.ownerAlive,
+    queue: q.queue,
+  })
+  const privates = fetchLists.filter((q) => q.kind === 'super_fetch').map(fetched)
+  const working = fetchLists.filter((q) => q.kind === 'reliable_fetch').map(fetched)
   // A registered queue that was empty during the SCAN may have been filled since: read it too (its
   // type is checked when it is read).
   for (const name of registered) if (!isPrivateQueueName(name) && !queues.has(name)) queues.set(name, {kind: 'queue', key: keys.queue(name), queue: name})
@@ -117,14 +121,14 @@ export async function discoverContainers(conn: Connection, keys: SidekiqKeys, op
   const identities = await membersIfSet(conn, keys.processes)
   for (const id of identities)
     for (const key of [keys.work(id), keys.workers(id)]) workKeys.set(key, {kind: 'work', key, owner: id, heartbeatKey: keys.process(id)})
-  for await (const batch of source({...workPattern, count: options.scanCount})) {
+  for await (const batch of options.source({...workHashPattern(keys), count: options.scanCount})) {
     for (const key of batch) {
       const owner = keys.workOwner(key)
       if (owner !== undefined && !workKeys.has(key)) workKeys.set(key, {kind: 'work', key, owner, heartbeatKey: keys.process(owner)})
     }
   }
 
-  const owned = [...privates, ...working, ...workKeys.values()]
+  const owned = [...workKeys.values()]
   const alive = await pipelinedReads(conn, owned, (c) => [['exists', c.heartbeatKey!]])
   owned.forEach((c, i) => (c.ownerAlive = Number(alive[i]![0]?.value) === 1))
 
@@ -133,8 +137,8 @@ export async function discoverContainers(conn: Connection, keys: SidekiqKeys, op
     {kind: 'schedule', key: keys.schedule},
     {kind: 'retry', key: keys.retry},
     ...[...queues.values()].sort(byKey),
-    ...privates.sort(byKey),
-    ...working.sort(byKey),
+    ...privates,
+    ...working,
     ...[...workKeys.values()].sort(byKey),
     {kind: 'dead', key: keys.dead},
     {kind: 'interrupted', key: keys.interrupted},

@@ -93,10 +93,12 @@ export function rewriteJob(raw: string, changes: Record<string, unknown>): strin
  * text is not one plain JSON object this scanner reads with certainty (duplicate keys, trailing
  * data, malformed input): fall back to rewriteJob then. Much faster than a full re-serialisation.
  */
-export function spliceTopLevel(raw: string, changes: Readonly<Record<string, string>>): string | undefined {
+export function spliceTopLevel(raw: string, changes: Readonly<Record<string, string>>, parsed?: Readonly<Record<string, unknown>>): string | undefined {
+  const quick = parsed ? spliceNumbers(raw, changes, parsed) : undefined
+  if (quick !== undefined) return quick
   const spans = topLevelSpans(raw)
   if (!spans) return undefined
-  const edits: Array<[start: number, end: number, text: string]> = []
+  const edits: Edit[] = []
   const appended: string[] = []
   for (const [key, text] of Object.entries(changes)) {
     const span = spans.fields.get(key)
@@ -104,10 +106,54 @@ export function spliceTopLevel(raw: string, changes: Readonly<Record<string, str
     else appended.push(`${JSON.stringify(key)}:${text}`)
   }
   if (appended.length) edits.push([spans.close, spans.close, (spans.fields.size ? ',' : '') + appended.join(',')])
+  return applyEdits(raw, edits)
+}
+
+type Edit = [start: number, end: number, text: string]
+
+function applyEdits(raw: string, edits: Edit[]): string {
   edits.sort((a, b) => b[0] - a[0])
   let out = raw
   for (const [start, end, text] of edits) out = out.slice(0, start) + text + out.slice(end)
   return out
+}
+
+const isNumberChar = (c: number) => (c >= 0x30 && c <= 0x39) || c === 0x2d || c === 0x2b || c === 0x2e || c === 0x65 || c === 0x45
+
+/**
+ * The fast path of spliceTopLevel, for a payload JSON.parse has read (`parsed`, its top-level object)
+ * whose changed fields are numbers or absent (enqueued_at, retry_count): no scan of the whole text.
+ * A key present at the top level is spelled literally there when the text has no \u escape, so when
+ * `"key"` occurs exactly once in the text, that occurrence is the top-level key and a number follows
+ * its colon. Anything else (the key also nested or in a string, a non-number value): undefined, and
+ * the full scan decides.
+ */
+function spliceNumbers(raw: string, changes: Readonly<Record<string, string>>, parsed: Readonly<Record<string, unknown>>): string | undefined {
+  if (raw.includes('\\u')) return undefined
+  const edits: Edit[] = []
+  const appended: string[] = []
+  for (const [key, text] of Object.entries(changes)) {
+    if (!Object.hasOwn(parsed, key)) {
+      appended.push(`${JSON.stringify(key)}:${text}`)
+      continue
+    }
+    if (typeof parsed[key] !== 'number') return undefined
+    const token = JSON.stringify(key)
+    const at = raw.indexOf(token)
+    if (at < 0 || raw.indexOf(token, at + 1) >= 0) return undefined
+    let i = skipWs(raw, at + token.length)
+    if (raw.charCodeAt(i) !== 0x3a) return undefined
+    const start = skipWs(raw, i + 1)
+    for (i = start; i < raw.length && isNumberChar(raw.charCodeAt(i)); i++);
+    if (i === start) return undefined
+    edits.push([start, i, text])
+  }
+  if (appended.length) {
+    const close = raw.lastIndexOf('}')
+    if (close < 0) return undefined
+    edits.push([close, close, (Object.keys(parsed).length ? ',' : '') + appended.join(',')])
+  }
+  return applyEdits(raw, edits)
 }
 
 const isWs = (c: number) => c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09

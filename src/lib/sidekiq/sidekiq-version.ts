@@ -58,3 +58,18 @@ export function withPayloadUnits(flavour: SidekiqFlavour, units: {seconds: numbe
 export function defaultSettleMs(flavour: SidekiqFlavour): number {
   return 2 * (flavour.beatSeconds ?? 10) * 1000
 }
+
+/**
+ * DeadSet#retry_all (and the Web UI "Retry All") loops up to 7.3.4 when retried jobs die again before
+ * the set empties; 7.3.5 bounds it. Without a version, a major of 7 or less (or none known) may loop.
+ */
+export function retryAllMayLoop(flavour: Pick<SidekiqFlavour, 'versions' | 'major'>): boolean {
+  if (flavour.versions.length === 0) return (flavour.major ?? 0) <= 7
+  return flavour.versions.some((v) => versionAtMost(v, [7, 3, 4]))
+}
+
+function versionAtMost(version: string, max: [number, number, number]): boolean {
+  const parts = version.split('.').map((p) => Number.parseInt(p, 10) || 0)
+  for (let i = 0; i < 3; i++) if ((parts[i] ?? 0) !== max[i]) return (parts[i] ?? 0) < max[i]!
+  return true
+}

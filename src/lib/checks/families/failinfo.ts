@@ -6,7 +6,7 @@ import {resilient} from '../../redis/resilient.js'
 import {parseInfo} from '../../redis/server-info.js'
 import type {Figure} from '../../report/doctor.js'
 import {humanBytes, humanCount} from '../../report/style.js'
-import {failinfoKeyPattern, type FailinfoKey, readFailinfo, sampleFailures} from '../../sidekiq/failinfo.js'
+import {batchStates, failinfoKeyPattern, type FailinfoKey, readFailinfo, sampleFailures} from '../../sidekiq/failinfo.js'
 import {redisNow} from '../../sidekiq/queues.js'
 import {DEFAULT_FAILINFO_THRESHOLDS, FailinfoAggregator, type FailinfoSummary} from '../failinfo.js'
 import type {CheckFamily, FamilyContext, FamilyOutput} from './family.js'
@@ -43,7 +43,10 @@ export async function measureFailinfo(
   ctx.progress('Scanning for b-*-failinfo…')
   const started = Date.now()
   try {
-    for await (const batch of readFailinfo(ctx.conn, ctx.keys, {exact: s.exact, scanCount: ctx.scanCount, source: ctx.source})) {
+    // The parent's total/pending and b-<bid>-failed are shown for the top keys only: read for those
+    // after the scan (below), not for every key (-failed for every key only with --upgrade-check).
+    const options = {exact: s.exact, scanCount: ctx.scanCount, source: ctx.source, batchCounts: false, failedKeys: s['upgrade-check'] === true}
+    for await (const batch of readFailinfo(ctx.conn, ctx.keys, options)) {
       for (const key of batch) {
         agg.add(key)
         consider?.(key)
@@ -58,6 +61,8 @@ export async function measureFailinfo(
     if (agg.summary.unlisted)
       for (const [check, n] of Object.entries(agg.summary.unlisted)) out.warn(`${n} more ${check} findings not listed (see summary counts).`)
   }
+  const bids = agg.summary.top.flatMap((t) => (t.bid === null ? [] : [t.bid]))
+  if (bids.length) agg.setTopBatchStates(await batchStates(ctx.conn, ctx.keys, bids))
   if (s['error-samples'] > 0) agg.summary.errorClasses = await errorClasses(ctx, agg)
   return agg
 }

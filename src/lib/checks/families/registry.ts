@@ -1,16 +1,19 @@
 // Every check family `qdoctor doctor` runs, in report order, and the --only/--skip selection over
 // family names and check ids.
+import {batchesFamily} from './batches.js'
+import {connectionsFamily} from './connections.js'
+import {deadFamily} from './dead.js'
 import {failinfoFamily} from './failinfo.js'
 import type {AnyFamily, CheckInfo} from './family.js'
+import {processesFamily} from './processes.js'
 import {queuesFamily} from './queues.js'
 import {serverFamily} from './server.js'
 
 // Adding a family: export a CheckFamily from families/<name>.ts whose `run` is the code its topic
 // command runs (the command calls it, as queues.ts and failinfo.ts do); every reader that needs keys
 // by pattern takes a `source` (so the shared pass serves it) and the family lists those patterns.
-// Then add it here; the order is the report's.
-// TODO(doctor): batches, dead, processes and connections, once their run code lives in lib.
-export const FAMILIES: readonly AnyFamily[] = [serverFamily, queuesFamily, failinfoFamily]
+// Then add it here; the order is the report's: the server and its clients first, then the jobs.
+export const FAMILIES: readonly AnyFamily[] = [serverFamily, connectionsFamily, processesFamily, queuesFamily, batchesFamily, deadFamily, failinfoFamily]
 
 export function familyNamed(name: string): AnyFamily | undefined {
   return FAMILIES.find((f) => f.name === name)

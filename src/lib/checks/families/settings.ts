@@ -2,7 +2,7 @@
 // (durations need a unit, sizes take one), parsed by the same shared helpers.
 import {z} from 'zod'
 
-import {parseDurationMs, parseSizeBytes} from '../../command/units.js'
+import {parseDurationMs, parseDurationOrZeroMs, parseSizeBytes} from '../../command/units.js'
 
 function parsedWith(parse: (text: string) => number, what: string) {
   return z.union([z.string(), z.number()], {error: `expected a ${what}`}).transform((value, ctx) => {
@@ -17,6 +17,9 @@ function parsedWith(parse: (text: string) => number, what: string) {
 
 /** `500ms`, `30s`, `10m`, `1h`, `7d` → milliseconds. A bare number is refused (which unit?). */
 export const duration = () => parsedWith(parseDurationMs, 'duration such as 30s, 10m or 1h')
+
+/** A duration where `0` (none) needs no unit. */
+export const durationOrZero = () => parsedWith(parseDurationOrZeroMs, 'duration such as 30s or 10m, or 0')
 
 /** `512kb`, `100mb`, `5gb`, or a number of bytes → bytes. */
 export const size = () => parsedWith(parseSizeBytes, 'size such as 512kb or 100mb')

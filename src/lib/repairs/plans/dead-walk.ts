@@ -156,7 +156,7 @@ export function retryPlanner(keys: SidekiqKeys, matches: JobMatcher, nowMs: () =
     if (job.retryCount !== undefined) changes.retry_count = String(job.retryCount - 1)
     let pushValue: string
     try {
-      pushValue = spliceTopLevel(entry.member, changes) ?? rewriteJob(entry.member, mapValues(changes, (v) => new LosslessNumber(v)))
+      pushValue = spliceTopLevel(entry.member, changes, job.fields) ?? rewriteJob(entry.member, mapValues(changes, (v) => new LosslessNumber(v)))
     } catch {
       return 'unreadable'
     }

@@ -1,6 +1,7 @@
 // Plans `qdoctor failinfo --purge`: which `b-<bid>-failinfo` hashes to UNLINK (or to give a shorter
 // TTL with --expire). Only keys measured as hashes matching the failinfo name are ever planned; a key
-// whose batch age cannot be known is never purged by age.
+// whose batch age cannot be known is never purged by age. Each action carries the HLEN the scan saw:
+// a key whose entry count changed before apply is skipped ("changed since plan"), not removed.
 import type {FailinfoKey} from '../../sidekiq/failinfo.js'
 import type {ExpireAction, UnlinkAction} from '../actions.js'
 
@@ -53,9 +54,9 @@ export class FailinfoPurgePlanner {
         this.plan.alreadyShorter++
         return
       }
-      this.plan.actions.push({kind: 'expire', step: 'expire', key: k.key, ttlMs: f.expireMs, expectType: 'hash', bytes: k.bytes, detail})
+      this.plan.actions.push({kind: 'expire', step: 'expire', key: k.key, ttlMs: f.expireMs, expectType: 'hash', expectLength: k.entries, bytes: k.bytes, detail})
     } else {
-      this.plan.actions.push({kind: 'unlink', step: 'unlink', key: k.key, expectType: 'hash', bytes: k.bytes, detail})
+      this.plan.actions.push({kind: 'unlink', step: 'unlink', key: k.key, expectType: 'hash', expectLength: k.entries, bytes: k.bytes, detail})
     }
     this.plan.bytes += k.bytes
   }
