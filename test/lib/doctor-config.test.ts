@@ -134,6 +134,18 @@ describe('--only / --skip', () => {
     expect(skipped.keeps('queues', 'queue/latency')).toBe(true)
   })
 
+  it('reports one fact once: connection/rejected supersedes redis/rejected-connections only while it runs', () => {
+    const serverChecks = (s: ReturnType<typeof run>) => s.families.find((f) => f.family.name === 'server')?.checks
+    const all = run([])
+    expect(serverChecks(all)?.has('redis/rejected-connections')).toBe(false)
+    expect(all.keeps('server', 'redis/rejected-connections')).toBe(false)
+    expect(all.keeps('connections', 'connection/rejected')).toBe(true)
+    for (const alone of [run(['server']), run([], ['connection/rejected']), run([], ['connections'])]) {
+      expect(serverChecks(alone)?.has('redis/rejected-connections')).toBe(true)
+      expect(alone.keeps('server', 'redis/rejected-connections')).toBe(true)
+    }
+  })
+
   it('rejects a name that is neither a family nor a check id, listing both', () => {
     expect(() => run(['queue'])).toThrow(/"queue" is neither a check family nor a check id\. Families: server, connections, processes, queues, batches, dead, failinfo\. Check ids: .*queue\/latency/)
     expect(() => run([], ['nope/*'])).toThrow(/neither/)

@@ -94,7 +94,7 @@ export const connectionsFamily: CheckFamily<ConnectionsSettings, ConnectionsSumm
   command: 'qdoctor connections',
   checks: [
     {id: 'connection/near-maxclients', severities: ['error', 'warn'], title: 'connections in use close to maxclients'},
-    {id: 'connection/rejected', severities: ['error', 'warn'], title: 'connections were rejected at maxclients'},
+    {id: 'connection/rejected', severities: ['error', 'warn'], title: 'connections were rejected at maxclients', supersedes: 'redis/rejected-connections'},
     {id: 'connection/idle', severities: ['info'], title: 'a client idle longer than idle-after'},
     {id: 'connection/blocked', severities: ['warn'], title: 'a blocking call waiting far longer than any Sidekiq fetch'},
     {id: 'connection/stale-multi', severities: ['warn'], title: 'an open MULTI or WATCH that is never executed'},

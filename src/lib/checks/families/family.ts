@@ -16,6 +16,11 @@ export interface CheckInfo {
   severities: readonly Severity[]
   /** One line: what it means. */
   title: string
+  /**
+   * A check id of another family that reports the same fact (e.g. both read one INFO counter): when
+   * both families run, doctor reports it once, under this id.
+   */
+  supersedes?: string
 }
 
 /** Where a family's run writes (a ReportBuilder fits). */

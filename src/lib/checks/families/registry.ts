@@ -36,7 +36,8 @@ export class SelectionError extends Error {}
 /**
  * `only` and `skip` name families (`queues`) or check ids (`queue/latency`), or a family's checks by
  * area (`queue/*`). Unknown names are an error listing what exists. A finding whose check id a family
- * did not declare is kept unless its family or id is skipped.
+ * did not declare is kept unless its family or id is skipped. A check superseded by a selected check of
+ * another family (the same fact) is left out.
  */
 export function selectChecks(only: readonly string[] = [], skip: readonly string[] = [], families: readonly AnyFamily[] = FAMILIES): Selection {
   const catalog = checkCatalog(families)
@@ -67,5 +68,10 @@ export function selectChecks(only: readonly string[] = [], skip: readonly string
       if (only.length === 0) return true
       return onlyFamilies.has(family.name) || checks.size > 0
     })
-  return {families: selected, keeps}
+  // One fact, one finding: a check another running check supersedes is left out.
+  const superseded = new Set(
+    selected.flatMap(({family, checks}) => family.checks.filter((c) => c.supersedes && checks.has(c.id)).map((c) => c.supersedes!)),
+  )
+  for (const {checks} of selected) for (const id of superseded) checks.delete(id)
+  return {families: selected, keeps: (family, check) => !superseded.has(check) && keeps(family, check)}
 }
