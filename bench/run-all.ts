@@ -10,7 +10,7 @@ import {fileURLToPath} from 'node:url'
 
 const BENCH_DIR = dirname(fileURLToPath(import.meta.url))
 /** bench/<name>.bench.ts, in the order `npm run bench` runs them. */
-const BENCHES = ['scan', 'failinfo']
+const BENCHES = ['scan', 'failinfo', 'batches', 'dead']
 
 const asked = process.argv.slice(2)
 const unknown = asked.filter((name) => !BENCHES.includes(name))
