@@ -4,7 +4,7 @@
 // the whole set at once.
 import type {Connection} from '../redis/connect.js'
 import {resilient} from '../redis/resilient.js'
-import {listFromHead} from '../redis/walk.js'
+import {pipelinedReads} from '../redis/pipeline.js'
 import {type ParsedJob, parseJob} from './job.js'
 
 export interface ScoredMember {
@@ -81,10 +81,13 @@ export async function newestEntries(conn: Connection, key: string, count: number
   return {size: Number(replies?.[0]?.[1] ?? 0), entries: toScored(replies?.[1]?.[1] as string[] | undefined)}
 }
 
-/** The `count` most recently pushed jobs of a queue list (its head: where a retry lands), parsed. */
-export async function queueHead(conn: Connection, key: string, count: number): Promise<ParsedJob[]> {
-  for await (const page of listFromHead(conn, key, count)) return page.map(parseJob)
-  return []
+/**
+ * The `count` most recently pushed jobs of each queue list (its head: where a retry lands), parsed,
+ * in one pipeline. A key that is not a list (WRONGTYPE) is skipped; a lost connection is not.
+ */
+export async function queueHeads(conn: Connection, keys: readonly string[], count: number): Promise<ParsedJob[]> {
+  const replies = await pipelinedReads(conn, keys, (key) => [['lrange', key, 0, count - 1]])
+  return replies.flatMap(([head]) => (Array.isArray(head?.value) ? (head.value as string[]).map(parseJob) : []))
 }
 
 /** An integer counter such as `stat:failed` (undefined when absent or not a number). */

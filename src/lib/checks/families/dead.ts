@@ -7,8 +7,7 @@ import {z} from 'zod'
 import type {Figure} from '../../report/doctor.js'
 import type {DeadReportSummary} from '../../report/dead.js'
 import {humanCount} from '../../report/style.js'
-import {deadPages, deadSnapshot, queueHead} from '../../sidekiq/dead.js'
-import type {ParsedJob} from '../../sidekiq/job.js'
+import {deadPages, deadSnapshot, queueHeads} from '../../sidekiq/dead.js'
 import {redisNow} from '../../sidekiq/queues.js'
 import {detectSidekiq, retryAllMayLoop} from '../../sidekiq/sidekiq-version.js'
 import {DeadAggregator, DEFAULT_DEAD_THRESHOLDS, wrongTypeFinding} from '../dead.js'
@@ -61,7 +60,8 @@ export async function inspectDead(ctx: FamilyContext<DeadSettings>, out: FamilyO
     return
   }
   await readEntries(ctx, agg, snap.size)
-  const queued = queuedRetrySignals(await queueHeads(ctx, summary.topQueues.map((q) => q.queue)))
+  const sampled = summary.topQueues.slice(0, QUEUES_SAMPLED).map((q) => ctx.keys.queue(q.queue))
+  const queued = queuedRetrySignals(await queueHeads(ctx.conn, sampled, QUEUE_HEAD))
   summary.loopSignals.queuedManualRetry = queued.manual.length
   summary.loopSignals.queuedRepeatedRetry = queued.repeated.length
   if (summary.unlisted) for (const [check, n] of Object.entries(summary.unlisted)) out.warn(`${n} more ${check} findings not listed (the summary counts them all).`)
@@ -122,11 +122,6 @@ async function readEntries(ctx: FamilyContext<DeadSettings>, agg: DeadAggregator
 }
 
 /** The newest jobs of up to QUEUES_SAMPLED queues (where a manual retry lands). */
-async function queueHeads(ctx: FamilyContext<DeadSettings>, queues: readonly string[]): Promise<ParsedJob[]> {
-  const jobs: ParsedJob[] = []
-  for (const q of queues.slice(0, QUEUES_SAMPLED)) jobs.push(...(await queueHead(ctx.conn, ctx.keys.queue(q), QUEUE_HEAD).catch(() => [])))
-  return jobs
-}
 
 export const deadFamily: CheckFamily<DeadSettings, DeadReportSummary> = {
   name: 'dead',
